@@ -1,0 +1,82 @@
+# hapair.ha — the two commands in the README are `make demo` and `make test`.
+# Everything they need is installed here (Debian packages + a project venv), so a fresh
+# Debian 12 machine with only PyPI and Debian's mirrors reachable runs them as they are.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# moto and the lab's controller-side AWS calls: fake credentials, never a real account.
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_REGION ?= us-east-1
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Debian packages: the lab's hosts (they share /usr with this machine and have no network of
+# their own) and the tools the tests call.
+APT_PACKAGES := iproute2 util-linux openssh-server openssh-client keepalived tini ruby \
+	python3 python3-apt python3-boto3 python3-netaddr curl procps iputils-ping e2fsprogs git rsync
+
+COLLECTION_LINK := $(VENV)/collections/ansible_collections/hapair/ha
+SANITY_DIR := build/sanity/ansible_collections/hapair/ha
+
+.PHONY: setup apt venv test lint sanity unit integration molecule demo build clean lab-down
+
+setup: apt venv $(COLLECTION_LINK)
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages: $$missing"; \
+		apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | sed "/^WARNING: Location/d"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | sed "/^WARNING: Location/d"
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+# ---- tests ---------------------------------------------------------------------------------
+test: setup lint sanity unit integration molecule
+	@echo "make test: all suites passed"
+
+lint: setup
+	$(BIN)/ansible-lint --offline -q
+
+sanity: setup
+	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --local --python 3.11 --color no --requirements
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+integration: setup
+	$(BIN)/pytest -q tests/integration
+
+molecule: setup
+	cd extensions && $(BIN)/molecule test --all
+
+build: setup
+	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+demo: setup
+	$(BIN)/python -m tests.demo
+
+lab-down: setup
+	$(BIN)/python -m tests.lab down --all
+
+clean: lab-down
+	rm -rf build .pytest_cache

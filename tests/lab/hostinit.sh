@@ -1,0 +1,57 @@
+#!/bin/sh
+# PID 1 of a lab host. Started by tests/lab/lab.py as
+#   ip netns exec NS unshare --mount --uts --pid --fork --kill-child --mount-proc \
+#       --propagation private /bin/sh hostinit.sh STATE_DIR HOSTNAME SSH_PORT
+# inside the host's own network namespace. It gives the host its own hostname, copy-on-write
+# /etc /var /root /opt /srv /home /usr, a private /run and /tmp, its own SSH host keys, runs the
+# topology's setup commands and services, then becomes `tini -> sshd -D`.
+set -eu
+S=$1
+H=$2
+PORT=$3
+cd /
+
+hostname "$H"
+
+# Mounts of the root namespace that this private copy does not need: other labs' network
+# namespace handles would otherwise be held open by this mount namespace.
+umount -R -l /run/netns 2>/dev/null || true
+
+for d in etc var root opt srv home usr; do
+    mkdir -p "$S/upper/$d" "$S/work/$d"
+    mount -t overlay "lab-$d" -o "lowerdir=/$d,upperdir=$S/upper/$d,workdir=$S/work/$d" "/$d"
+done
+mount -t tmpfs -o mode=0755,size=64m "lab-run" /run
+mkdir -p /run/sshd /run/lock /run/lab
+chmod 0755 /run/sshd
+# Take what is needed from the state dir now: it lives under the real /tmp, which the host's
+# private /tmp (bound below) hides.
+cp "$S/hosts" "$S/authorized_keys" "$S/setup.sh" "$S/services.sh" /run/lab/
+mkdir -p "$S/tmp"
+chmod 1777 "$S/tmp"
+mount --bind "$S/tmp" /tmp
+
+echo "$H" > /etc/hostname
+rm -f /etc/hosts /etc/resolv.conf
+cp /run/lab/hosts /etc/hosts
+# A nameserver that answers nothing, at once: lookups fail in milliseconds, not seconds.
+echo "nameserver 127.0.0.1" > /etc/resolv.conf
+rm -f /etc/machine-id && tr -d - < /proc/sys/kernel/random/uuid > /etc/machine-id
+
+rm -f /etc/ssh/ssh_host_*
+ssh-keygen -A -q >/dev/null
+mkdir -p /etc/ssh/lab
+cp /run/lab/authorized_keys /etc/ssh/lab/authorized_keys
+chmod 0644 /etc/ssh/lab/authorized_keys
+
+mkdir -p /var/log/lab
+sh -eu /run/lab/setup.sh > /var/log/lab/setup.log 2>&1
+sh -eu /run/lab/services.sh > /var/log/lab/services.log 2>&1
+
+exec tini -s -- /usr/sbin/sshd -D -e -p "$PORT" \
+    -o PidFile=/run/sshd.pid \
+    -o UseDNS=no \
+    -o PermitRootLogin=prohibit-password \
+    -o PasswordAuthentication=no \
+    -o "AuthorizedKeysFile=.ssh/authorized_keys /etc/ssh/lab/authorized_keys" \
+    2>> /var/log/lab/sshd.log
