@@ -67,7 +67,7 @@ integration: setup
 	$(BIN)/pytest -q tests/integration
 
 molecule: setup
-	cd extensions && $(BIN)/molecule test --all
+	$(BIN)/molecule test --all
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path build/

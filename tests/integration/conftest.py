@@ -1,4 +1,4 @@
-"""Lab fixtures. A lab is brought up once per test module that asks for it and torn down in a
+"""Lab fixtures. A lab is brought up once per session (or module) that asks for it and torn down in a
 finalizer, so a failing test still leaves no namespace, mount or process behind."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def running_lab(topology: str, **kwargs):
         lab.down()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_lab():
     with running_lab("smoke") as lab:
         yield lab
