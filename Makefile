@@ -54,11 +54,34 @@ test: setup lint sanity unit integration molecule
 
 lint: setup
 	$(BIN)/ansible-lint --offline -q
+	$(BIN)/antsibull-changelog lint
 
-sanity: setup
+# ansible-test's own pinned sanity requirements, in a venv of their own (they pin versions that
+# differ from ansible-lint's; and `ansible-test --requirements` would download get-pip.py from
+# a host outside PyPI).
+SANITY_VENV := $(VENV)/sanity
+SANITY_REQS := $(VENV)/lib/python3.11/site-packages/ansible_test/_data/requirements
+
+$(SANITY_VENV)/.installed: $(VENV)/.installed
+	test -x $(SANITY_VENV)/bin/python || $(PYTHON) -m venv $(SANITY_VENV)
+	$(SANITY_VENV)/bin/python -m pip install -q --disable-pip-version-check \
+		$$(grep '^ansible-core==' requirements.txt) \
+		$$(for f in $(SANITY_REQS)/sanity.*.txt; do echo "-r $$f"; done) 2>&1 | sed "/^WARNING: Location/d"
+	touch $@
+
+# The pip version ansible-test bootstraps in its per-test venvs, and where it caches the script.
+ANSIBLE_TEST_PIP := $(shell sed -n "s/^ *pip='\\([0-9.]*\\)',$$/\\1/p" $(VENV)/lib/python3.11/site-packages/ansible_test/_internal/python_requirements.py 2>/dev/null)
+GET_PIP_CACHE := $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py
+
+sanity: setup $(SANITY_VENV)/.installed
+	test -n "$(ANSIBLE_TEST_PIP)" || { echo "cannot find ansible-test's pip version"; exit 1; }
+	mkdir -p $(dir $(GET_PIP_CACHE)) && cp tests/sanity/get_pip_standin.py $(GET_PIP_CACHE)
 	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
 	git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
-	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --local --python 3.11 --color no --requirements
+	# its own git repository: inside this checkout ansible-test would see build/ as ignored
+	cd $(SANITY_DIR) && git init -q && git add -A
+	cd $(SANITY_DIR) && PATH=$(CURDIR)/$(SANITY_VENV)/bin:$$PATH \
+		$(CURDIR)/$(SANITY_VENV)/bin/ansible-test sanity --local --python 3.11 --color no
 
 unit: setup
 	$(BIN)/pytest -q tests/unit

@@ -58,7 +58,7 @@ def playbook(lab: Lab, path: str | Path, *args: str, extra_vars: dict | None = N
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=timeout, check=False)
     recap = {
         m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP_RE.finditer(proc.stdout)
     }
@@ -69,4 +69,4 @@ def adhoc(lab: Lab, pattern: str, module: str, module_args: str = "", timeout: f
     cmd = [str(Path(sys.executable).parent / "ansible"), "-i", str(lab.inventory), pattern, "-m", module, "-o"]
     if module_args:
         cmd += ["-a", module_args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=timeout, check=False)

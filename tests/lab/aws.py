@@ -65,7 +65,10 @@ def seed(topo: Topology) -> dict:
     """Create the EC2 model of the lab in moto; returns the ids (also used for IMDS)."""
     ec2 = client(topo, "ec2")
     region = topo.region
-    tag = lambda kind, name: [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}, {"Key": "hapair-lab", "Value": topo.name}]}]  # noqa: E731
+
+    def tag(kind: str, name: str) -> list:
+        return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}, {"Key": "hapair-lab", "Value": topo.name}]}]
+
     vpc_id = ec2.create_vpc(CidrBlock=str(topo.vpc_cidr), TagSpecifications=tag("vpc", f"lab-{topo.name}"))["Vpc"]["VpcId"]
     subnets = {}
     for sn in topo.subnets:

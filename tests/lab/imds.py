@@ -19,6 +19,7 @@ import json
 import secrets
 import threading
 import time
+import socketserver
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -187,6 +188,16 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(status, body, ctype)
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self):
+        # HTTPServer.server_bind() resolves its own name (socket.getfqdn): a DNS lookup that, in a
+        # lab namespace, waits ~5 s for a resolver it cannot reach. The name is never used here.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="JSON file written by the lab")
@@ -194,8 +205,7 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=80)
     args = parser.parse_args(argv)
     Handler.config_path = args.config
-    server = ThreadingHTTPServer((args.bind, args.port), Handler)
-    server.daemon_threads = True
+    server = Server((args.bind, args.port), Handler)
     server.serve_forever()
     return 0
 

@@ -42,7 +42,7 @@ class LabError(RuntimeError):
 
 
 def sh(*cmd: str, check: bool = True, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(cmd), capture_output=True, text=True, input=input, timeout=timeout)
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, input=input, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise LabError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
     return proc
@@ -362,7 +362,10 @@ class Lab:
                 hv["lab_ec2"] = {
                     "instance_id": inst["instance_id"],
                     "availability_zone": inst["availability_zone"],
-                    "interfaces": {i["network"]: {"eni_id": i["interface_id"], "subnet_id": i["subnet_id"], "device_index": i["device_index"]} for i in inst["interfaces"]},
+                    "interfaces": {
+                        i["network"]: {"eni_id": i["interface_id"], "subnet_id": i["subnet_id"], "device_index": i["device_index"]}
+                        for i in inst["interfaces"]
+                    },
                 }
             hv.update(spec.vars)
             hostvars[host] = hv

@@ -5,7 +5,6 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -49,7 +48,7 @@ def server(tmp_path):
     cfg = tmp_path / "imds.json"
     cfg.write_text(json.dumps(CFG))
     imds.Handler.config_path = str(cfg)
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), imds.Handler)
+    srv = imds.Server(("127.0.0.1", 0), imds.Handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     yield f"http://127.0.0.1:{srv.server_address[1]}", cfg
