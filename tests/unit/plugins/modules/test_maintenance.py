@@ -1,0 +1,75 @@
+# Copyright: (c) 2026, hapair.ha contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""main() of hapair.ha.maintenance, through AnsibleModule with a fake appliance."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.hapair.ha.plugins.modules import maintenance
+
+
+def _ghe_fake():
+    """The shared test doubles of tests/unit/plugins/module_utils/ghe/ghe_fake.py."""
+    if "ghe_fake" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "module_utils" / "ghe" / "ghe_fake.py"
+        spec = importlib.util.spec_from_file_location("ghe_fake", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["ghe_fake"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["ghe_fake"]
+
+
+fake = _ghe_fake()
+
+
+@pytest.mark.parametrize(
+    "initially, args, check_mode, changed, enabled, mutating",
+    [
+        (False, {"state": "on"}, False, True, True, ["ghe-maintenance -s"]),
+        (False, {"state": "on"}, True, True, True, []),
+        (True, {"state": "on"}, False, False, True, []),
+        (True, {"state": "off"}, False, True, False, ["ghe-maintenance -u"]),
+        (True, {"state": "off"}, True, True, False, []),
+        (True, {}, False, False, True, []),
+        (False, {"state": "query"}, False, False, False, []),
+        # YAML 1.1 turns unquoted on/off into booleans; AnsibleModule maps them back
+        (False, {"state": True}, False, True, True, ["ghe-maintenance -s"]),
+        (True, {"state": False}, False, True, False, ["ghe-maintenance -u"]),
+    ],
+)
+def test_main(initially, args, check_mode, changed, enabled, mutating):
+    node = fake.FakeAppliance(maintenance=initially)
+    code, result, _raw, _kwargs = fake.run_module(maintenance.main, args, node, check_mode=check_mode)
+    assert code == 0
+    assert (result["changed"], result["enabled"]) == (changed, enabled)
+    assert node.mutating_commands == mutating
+    assert node.maintenance is (enabled if not check_mode else initially)
+    assert "diff" not in result
+
+
+def test_diff_mode():
+    node = fake.FakeAppliance(maintenance=False)
+    _code, result, _raw, _kwargs = fake.run_module(maintenance.main, {"state": "on"}, node, diff=True)
+    assert result["diff"] == {"before": {"enabled": False}, "after": {"enabled": True}}
+
+
+def test_failure_message():
+    runner = fake.ScriptedRunner({
+        "ghe-maintenance -q": (0, "maintenance mode not set\n", ""),
+        "ghe-maintenance -s": (1, "", "Error: permission denied\n"),
+    })
+    code, result, _raw, _kwargs = fake.run_module(maintenance.main, {"state": "on"}, runner)
+    assert code == 1
+    assert result["msg"] == "Failed to turn on maintenance mode: `ghe-maintenance -s` failed (rc=1): Error: permission denied"
+
+
+def test_bad_choice_runs_nothing():
+    node = fake.FakeAppliance()
+    code, result, _raw, _kwargs = fake.run_module(maintenance.main, {"state": "enabled"}, node)
+    assert code == 1 and "value of state must be one of" in result["msg"]
+    assert node.commands == []
