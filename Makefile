@@ -57,25 +57,27 @@ lint: setup
 	$(BIN)/antsibull-changelog lint
 
 # ansible-test's own pinned sanity requirements, in a venv of their own (they pin versions that
-# differ from ansible-lint's; and `ansible-test --requirements` would download get-pip.py from
-# a host outside PyPI).
+# differ from ansible-lint's). Paths inside the venv are looked up when the recipe runs: on a
+# fresh machine the venv does not exist yet when make reads this file.
 SANITY_VENV := $(VENV)/sanity
-SANITY_REQS := $(VENV)/lib/python3.11/site-packages/ansible_test/_data/requirements
+ANSIBLE_TEST_DIR = $$($(BIN)/python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')
 
 $(SANITY_VENV)/.installed: $(VENV)/.installed
 	test -x $(SANITY_VENV)/bin/python || $(PYTHON) -m venv $(SANITY_VENV)
+	reqs=$(ANSIBLE_TEST_DIR)/_data/requirements; \
 	$(SANITY_VENV)/bin/python -m pip install -q --disable-pip-version-check \
 		$$(grep '^ansible-core==' requirements.txt) \
-		$$(for f in $(SANITY_REQS)/sanity.*.txt; do echo "-r $$f"; done) 2>&1 | sed "/^WARNING: Location/d"
+		$$(for f in $$reqs/sanity.*.txt; do echo "-r $$f"; done) 2>&1 | sed "/^WARNING: Location/d"
 	touch $@
 
-# The pip version ansible-test bootstraps in its per-test venvs, and where it caches the script.
-ANSIBLE_TEST_PIP := $(shell sed -n "s/^ *pip='\\([0-9.]*\\)',$$/\\1/p" $(VENV)/lib/python3.11/site-packages/ansible_test/_internal/python_requirements.py 2>/dev/null)
-GET_PIP_CACHE := $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py
-
+# ansible-test bootstraps pip in its per-test venvs with a get-pip.py it downloads from a host
+# outside PyPI; tests/sanity/get_pip_standin.py does the same from PyPI and goes where
+# ansible-test caches that script.
 sanity: setup $(SANITY_VENV)/.installed
-	test -n "$(ANSIBLE_TEST_PIP)" || { echo "cannot find ansible-test's pip version"; exit 1; }
-	mkdir -p $(dir $(GET_PIP_CACHE)) && cp tests/sanity/get_pip_standin.py $(GET_PIP_CACHE)
+	pipver=$$(sed -n "s/^ *pip='\([0-9.]*\)',$$/\1/p" $(ANSIBLE_TEST_DIR)/_internal/python_requirements.py); \
+	test -n "$$pipver" || { echo "cannot find the pip version ansible-test bootstraps"; exit 1; }; \
+	mkdir -p $(HOME)/.ansible/test/cache && \
+	cp tests/sanity/get_pip_standin.py $(HOME)/.ansible/test/cache/get_pip_$${pipver//./_}.py
 	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
 	git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
 	# its own git repository: inside this checkout ansible-test would see build/ as ignored
