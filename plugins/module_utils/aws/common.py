@@ -1,0 +1,255 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, hapair.ha contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Shared AWS plumbing for hapair.ha: the area's exception, the connection option spec, a
+boto3 client factory and a retrying, call-counting client wrapper.
+
+Plain Python on purpose: nothing here imports ``ansible``. The same files run on the DB
+nodes as a small command (see ``route_failover_cli.py``) with only the standard library,
+boto3/botocore and netaddr installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+import traceback
+
+try:
+    import boto3
+    import botocore.exceptions
+    from botocore.config import Config
+except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity test
+    HAS_BOTO3 = False
+    BOTO3_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_BOTO3 = True
+    BOTO3_IMPORT_ERROR = None
+
+# The errors a botocore call raises; only these are candidates for a retry.
+_BOTO_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) if HAS_BOTO3 else ()
+
+#: Error codes worth retrying: throttling and transient server-side failures. Everything else
+#: (bad parameter, not found, unauthorised, quota) fails at once.
+RETRYABLE_ERROR_CODES = frozenset((
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "EC2ThrottledException",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "Unavailable",
+    "InternalError",
+    "InternalFailure",
+    "RequestTimeout",
+))
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_BASE_DELAY = 0.25
+DEFAULT_MAX_DELAY = 5.0
+
+#: The connection options, named and aliased as amazon.aws names them. The ``ec2_*`` and
+#: ``security_token`` style aliases were dropped by amazon.aws 10; they are kept here so
+#: playbooks and module_defaults written for older amazon.aws releases keep working.
+#: Each entry: option name -> (argument spec without fallback, environment variables).
+CONNECTION_OPTIONS = {
+    "access_key": (
+        dict(type="str", aliases=["aws_access_key_id", "aws_access_key", "ec2_access_key"], no_log=False),
+        ["AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"],
+    ),
+    "secret_key": (
+        dict(type="str", aliases=["aws_secret_access_key", "aws_secret_key", "ec2_secret_key"], no_log=True),
+        ["AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY"],
+    ),
+    "session_token": (
+        dict(type="str", aliases=["aws_session_token", "security_token", "aws_security_token", "access_token"],
+             no_log=True),
+        ["AWS_SESSION_TOKEN"],
+    ),
+    "profile": (
+        dict(type="str", aliases=["aws_profile"]),
+        ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"],
+    ),
+    "region": (
+        dict(type="str", aliases=["aws_region", "ec2_region"]),
+        ["AWS_REGION", "AWS_DEFAULT_REGION"],
+    ),
+    "endpoint_url": (
+        dict(type="str", aliases=["aws_endpoint_url", "ec2_url"]),
+        ["AWS_URL", "AWS_ENDPOINT_URL"],
+    ),
+    "validate_certs": (
+        dict(type="bool", default=True),
+        [],
+    ),
+    "aws_ca_bundle": (
+        dict(type="path"),
+        ["AWS_CA_BUNDLE"],
+    ),
+}
+
+
+class AwsError(Exception):
+    """The one exception of the AWS area. ``details`` is a dict of extra, secret-free facts
+    (error code, operation, partial results) a caller may add to its failure report."""
+
+    def __init__(self, msg, details=None):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = dict(details or {})
+
+    def __str__(self):
+        return self.msg
+
+
+def aws_argument_spec(env_fallback=None):
+    """Return the argument spec of the connection options.
+
+    ``env_fallback`` is Ansible's ``ansible.module_utils.basic.env_fallback``; the module passes
+    it in (this file must not import Ansible). Without it the spec has no fallbacks.
+    """
+    spec = {}
+    for name, (option, env_vars) in CONNECTION_OPTIONS.items():
+        option = dict(option)
+        option["aliases"] = list(option.get("aliases", []))
+        if env_fallback is not None and env_vars:
+            option["fallback"] = (env_fallback, list(env_vars))
+        spec[name] = option
+    return spec
+
+
+def error_code(err):
+    """The AWS error code of a botocore ClientError, '' for anything else."""
+    response = getattr(err, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str((response.get("Error") or {}).get("Code") or "")
+
+
+def is_retryable(err):
+    """True for throttling/transient errors: a listed code, a 5xx answer without a code, or a
+    connection that could not be opened (the request never reached AWS, so retrying is safe)."""
+    if not HAS_BOTO3:
+        return False
+    if isinstance(err, botocore.exceptions.ClientError):
+        code = error_code(err)
+        if code:
+            return code in RETRYABLE_ERROR_CODES
+        status = (err.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        return isinstance(status, int) and 500 <= status <= 599
+    return isinstance(err, (botocore.exceptions.EndpointConnectionError,
+                            botocore.exceptions.ConnectTimeoutError))
+
+
+def backoff_delay(attempt, base_delay=DEFAULT_BASE_DELAY, max_delay=DEFAULT_MAX_DELAY, rand=random.random):
+    """Full-jitter exponential backoff: a random delay in [0, min(max_delay, base * 2**(attempt-1))]."""
+    ceiling = min(max_delay, base_delay * (2 ** max(attempt - 1, 0)))
+    return ceiling * rand()
+
+
+class AwsClient:
+    """Wrap a botocore client: every API operation is retried on throttling/transient errors
+    with jittered backoff, and every attempt is counted (``api_calls``, ``calls``).
+
+    botocore's own retries are switched off by ``make_client`` so that this is the only retry
+    layer and the counts are exact. Non-operation attributes (``meta``, ``exceptions``) pass
+    through to the wrapped client.
+    """
+
+    def __init__(self, client, max_attempts=DEFAULT_MAX_ATTEMPTS, base_delay=DEFAULT_BASE_DELAY,
+                 max_delay=DEFAULT_MAX_DELAY, sleep=time.sleep, rand=random.random):
+        if max_attempts < 1:
+            raise AwsError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.client = client
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.sleep = sleep
+        self.rand = rand
+        self.api_calls = 0
+        self.retries = 0
+        self.calls = []
+
+    def call(self, operation, **params):
+        """Call ``operation`` (a snake_case client method) with retries; return its response."""
+        method = getattr(self.client, operation)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.api_calls += 1
+            self.calls.append(operation)
+            try:
+                return method(**params)
+            except _BOTO_ERRORS as err:
+                if attempt >= self.max_attempts or not is_retryable(err):
+                    raise
+                self.retries += 1
+                self.sleep(backoff_delay(attempt, self.base_delay, self.max_delay, self.rand))
+
+    def __getattr__(self, name):
+        client = self.__dict__.get("client")
+        if client is None:
+            raise AttributeError(name)
+        operations = getattr(getattr(client, "meta", None), "method_to_api_mapping", {})
+        if name in operations:
+            return functools.partial(self.call, name)
+        return getattr(client, name)
+
+
+def wrap_client(client, **kwargs):
+    """Return ``client`` as an AwsClient (unchanged if it already is one)."""
+    if isinstance(client, AwsClient):
+        return client
+    return AwsClient(client, **kwargs)
+
+
+def make_client(service, region=None, endpoint_url=None, access_key=None, secret_key=None,
+                session_token=None, profile=None, validate_certs=True, aws_ca_bundle=None,
+                max_attempts=DEFAULT_MAX_ATTEMPTS, connect_timeout=5, read_timeout=20,
+                sleep=time.sleep):
+    """Create an AwsClient for ``service``.
+
+    Credentials follow boto3's precedence: explicit keys, else a named profile, else boto3's
+    own chain (environment, shared config files, container/instance profile via IMDS).
+    Like amazon.aws, a profile together with explicit keys is refused.
+    """
+    if not HAS_BOTO3:
+        raise AwsError("the Python libraries boto3 and botocore are required")
+    access_key = access_key or None
+    secret_key = secret_key or None
+    session_token = session_token or None
+    profile = profile or None
+    if profile and (access_key or secret_key or session_token):
+        raise AwsError("passing both a profile and access keys is not supported")
+    if bool(access_key) != bool(secret_key):
+        raise AwsError("access_key and secret_key must be given together")
+    if session_token and not access_key:
+        raise AwsError("session_token needs access_key and secret_key")
+    verify = aws_ca_bundle if (validate_certs and aws_ca_bundle) else bool(validate_certs)
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        user_agent_extra="hapair.ha",
+    )
+    try:
+        session = boto3.session.Session(
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
+            profile_name=profile,
+            region_name=region or None,
+        )
+        if not session.region_name:
+            raise AwsError("no AWS region: set the region option, AWS_REGION or AWS_DEFAULT_REGION")
+        client = session.client(service, endpoint_url=endpoint_url or None, verify=verify, config=config)
+    except botocore.exceptions.BotoCoreError as err:
+        raise AwsError(f"cannot create the {service} client: {err}") from err
+    except ValueError as err:  # e.g. a malformed endpoint_url
+        raise AwsError(f"cannot create the {service} client: {err}") from err
+    return AwsClient(client, max_attempts=max_attempts, sleep=sleep)
