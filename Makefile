@@ -19,7 +19,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Debian packages: the lab's hosts (they share /usr with this machine and have no network of
 # their own) and the tools the tests call.
 APT_PACKAGES := iproute2 util-linux openssh-server openssh-client keepalived tini ruby \
-	python3 python3-apt python3-boto3 python3-netaddr curl procps iputils-ping e2fsprogs git rsync
+	python3 python3-apt python3-boto3 python3-netaddr curl procps iputils-ping e2fsprogs git rsync \
+	openssl resource-agents awscli
 
 COLLECTION_LINK := $(VENV)/collections/ansible_collections/hapair/ha
 SANITY_DIR := build/sanity/ansible_collections/hapair/ha

@@ -1,56 +1,84 @@
-"""`make demo`: bring the lab up, converge what the collection can do so far, report, tear down.
+"""`make demo`: bring each lab up, converge what the collection can do, report, tear down.
 
-Each later feature adds a step to STEPS. The lab is always torn down, even after a failure.
+Steps are playbooks in tests/demo/steps/, run in name order. Each starts with two comment
+lines naming it and the lab topology it runs on; a third, optional one marks a drill that is
+not expected to converge to changed=0 on a second run:
+
+    # demo: GitHub Enterprise: replication, planned failover, DNS
+    # topology: ghe
+    # idempotent: false
+
+Steps of one topology run together on one lab, which always comes down, even after a failure.
 """
 from __future__ import annotations
 
+import itertools
+import re
 import sys
 import time
+from pathlib import Path
 
 from tests.lab import Lab, LabError, ansible_run
 
-STEPS = [
-    # (title, playbook, expect changes on the second run?)
-    ("foundation: SSH, hosts_entries, IMDS and moto from inside hosts", "tests/demo/foundation.yml"),
-]
+STEPS_DIR = Path(__file__).resolve().parent / "steps"
+HEADER = re.compile(r"^# (demo|topology|idempotent): (.+)$", re.M)
+
+
+def load_steps() -> list[dict]:
+    steps = []
+    for path in sorted(STEPS_DIR.glob("*.yml")):
+        meta = dict(HEADER.findall(path.read_text()[:600]))
+        if "demo" not in meta or "topology" not in meta:
+            raise SystemExit(f"{path}: needs '# demo: TITLE' and '# topology: NAME' header lines")
+        steps.append({"path": path, "title": meta["demo"], "topology": meta["topology"],
+                      "idempotent": meta.get("idempotent", "true") != "false"})
+    return steps
+
+
+def run_step(lab: Lab, step: dict, report: list) -> bool:
+    runs = ("converge", "converge again") if step["idempotent"] else ("run",)
+    for attempt in runs:
+        t0 = time.monotonic()
+        res = ansible_run.playbook(lab, step["path"].relative_to(ansible_run.REPO))
+        if attempt != "converge again":
+            sys.stdout.write(res.stdout)
+        if res.rc != 0:
+            sys.stdout.write(res.stdout[-3000:] + res.stderr[-2000:])
+            report.append((f"{step['title']} — {attempt}", f"FAILED (rc={res.rc})", time.monotonic() - t0))
+            return False
+        if attempt == "converge again" and res.changed:
+            report.append((f"{step['title']} — {attempt}", f"NOT IDEMPOTENT (changed={res.changed})", time.monotonic() - t0))
+            return False
+        report.append((f"{step['title']} — {attempt}", f"ok (changed={res.changed})", time.monotonic() - t0))
+    return True
 
 
 def main() -> int:
     report: list[tuple[str, str, float]] = []
-    lab = Lab.from_topology("smoke")
     ok = True
-    try:
-        t0 = time.monotonic()
-        lab.up()
-        report.append(("lab up: 4 hosts + moto + IMDS", "ok", time.monotonic() - t0))
-        for title, playbook in STEPS:
-            for attempt in ("converge", "converge again"):
-                t0 = time.monotonic()
-                res = ansible_run.playbook(lab, playbook)
-                sys.stdout.write(res.stdout if attempt == "converge" else "")
-                status = "ok" if res.rc == 0 else f"FAILED (rc={res.rc})"
-                if res.rc != 0:
-                    sys.stdout.write(res.stdout[-3000:] + res.stderr[-2000:])
+    steps = load_steps()
+    for topology, group in itertools.groupby(steps, key=lambda s: s["topology"]):
+        lab = Lab.from_topology(topology)
+        try:
+            t0 = time.monotonic()
+            lab.up()
+            report.append((f"lab {topology} up: {len(lab.topo.hosts)} hosts", "ok", time.monotonic() - t0))
+            for step in group:
+                if not run_step(lab, step, report):
                     ok = False
-                elif attempt == "converge again" and res.changed:
-                    status, ok = f"NOT IDEMPOTENT (changed={res.changed})", False
-                else:
-                    status = f"ok (changed={res.changed})"
-                report.append((f"{title} — {attempt}", status, time.monotonic() - t0))
-                if res.rc != 0:
                     break
-    except LabError as err:
-        report.append(("lab", f"FAILED: {err}", 0.0))
-        ok = False
-    finally:
-        t0 = time.monotonic()
-        removed = lab.down()
-        report.append((f"lab down: {len(removed['netns'])} namespaces, {removed['processes']} processes removed", "ok",
-                       time.monotonic() - t0))
+        except LabError as err:
+            report.append((f"lab {topology}", f"FAILED: {err}", 0.0))
+            ok = False
+        finally:
+            t0 = time.monotonic()
+            removed = lab.down()
+            report.append((f"lab {topology} down: {len(removed['netns'])} namespaces, {removed['processes']} processes",
+                           "ok", time.monotonic() - t0))
     width = max(len(r[0]) for r in report)
     print("\n==== hapair.ha demo report " + "=" * max(0, width - 10))
     for title, status, secs in report:
-        print(f"{title:<{width}}  {status:<22} {secs:6.1f}s")
+        print(f"{title:<{width}}  {status:<24} {secs:6.1f}s")
     return 0 if ok else 1
 
 
