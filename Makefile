@@ -92,8 +92,11 @@ unit: setup
 integration: setup
 	$(BIN)/pytest -q tests/integration
 
+# Molecule installs the collection under test into ~/.ansible/collections; that snapshot would
+# shadow the checkout for later ansible-lint and ansible runs. A HOME of its own keeps it in .venv.
 molecule: setup
-	$(BIN)/molecule test --all
+	mkdir -p $(VENV)/molecule-home
+	HOME=$(CURDIR)/$(VENV)/molecule-home $(BIN)/molecule test --all
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
