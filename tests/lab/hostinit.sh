@@ -9,6 +9,10 @@ set -eu
 S=$1
 H=$2
 PORT=$3
+# The lab's directory (tests/lab), for the topology's setup commands and services: simulated
+# appliances live in $LAB_DIR/sim/<area>.
+LAB_DIR=$(cd "$(dirname "$0")" && pwd)
+export LAB_DIR
 cd /
 
 hostname "$H"

@@ -14,6 +14,7 @@ A topology is a YAML file (see ``topologies/*.yml`` and ``README.md``)::
         ssh_port: 122        # default 22
         ec2: {subnet: ..., instance_profile: hapair-node}   # an EC2 instance in moto + IMDS
         setup: ["useradd -m admin"]       # shell commands run inside the host at boot
+                                          # ($LAB_DIR is tests/lab; simulators are in sim/)
         services: [{name: web, command: "python3 -m http.server 80"}]
         vars: {any: hostvar}
     aws:                     # a moto server on the first network (omit for no AWS)
