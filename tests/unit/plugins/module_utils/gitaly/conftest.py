@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-RECORDER = Path(__file__).with_name("gitlab_rb_recorder.rb")
+# The recording DSL is shared with the lab's simulated `gitlab-ctl reconfigure`.
+RECORDER = Path(__file__).resolve().parents[5] / "tests" / "lab" / "sim" / "gitlab" / "gitlab_rb_recorder.rb"
 EMBEDDED_RUBY = Path("/opt/gitlab/embedded/bin/ruby")
 
 
