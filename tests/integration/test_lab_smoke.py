@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -34,6 +35,13 @@ def test_each_host_has_its_own_identity_and_files(smoke_lab):
         assert smoke_lab.exec(other, "test", "-e", "/etc/lab-smoke-marker", check=False).returncode == 1
     # ... and the real machine's /etc is untouched by the host's write (copy-on-write overlay)
     assert smoke_lab.exec("node-1", "findmnt", "-n", "-o", "FSTYPE", "/etc").stdout.strip() == "overlay"
+
+
+def test_private_dirs_are_per_host_and_never_reach_the_real_disk(smoke_lab):
+    smoke_lab.exec("node-1", "sh", "-c", "echo mine > /hapair-lab-private/f")
+    assert smoke_lab.exec("node-1", "cat", "/hapair-lab-private/f").stdout == "mine\n"
+    assert smoke_lab.exec("node-2", "test", "-e", "/hapair-lab-private/f", check=False).returncode == 1
+    assert os.listdir("/hapair-lab-private") == []  # the real directory is only a mount point
 
 
 def test_host_has_private_pid_and_run(smoke_lab):
@@ -148,8 +156,10 @@ def smoke_lab_ec2(lab: Lab):
 def test_down_leaves_nothing_behind():
     """A lab of its own (another slot), brought up and down: no namespace, link, loop, state."""
     lab = Lab.from_topology("smoke", slot=9, name="smoke-down")
+    lab.topo.private_dirs = ["/hapair-lab-private-9"]  # a mount point only this lab owns
     try:
         lab.up()
+        assert lab.created_dirs == ["/hapair-lab-private-9"] and os.path.isdir("/hapair-lab-private-9")
         assert any(ns.startswith("hl09-") for ns in netns_list())
         pids = [lab.pid1(h) for h in lab.topo.hosts]
     finally:
@@ -157,6 +167,7 @@ def test_down_leaves_nothing_behind():
     assert not [ns for ns in netns_list() if ns.startswith("hl09-")]
     assert not [link for link in link_list() if link.startswith("hl09")]
     assert removed["loops"] and not lab.dir.exists() and not lab.inventory.exists()
+    assert not os.path.exists("/hapair-lab-private-9")  # the lab made this mount point, and removed it
     # gone, or at most a zombie waiting for this sandbox's PID 1 to reap it
     assert not [pid for pid in pids if _alive(pid)]
 

@@ -30,7 +30,11 @@ mkdir -p /run/sshd /run/lock /run/lab
 chmod 0755 /run/sshd
 # Take what is needed from the state dir now: it lives under the real /tmp, which the host's
 # private /tmp (bound below) hides.
-cp "$S/hosts" "$S/authorized_keys" "$S/setup.sh" "$S/services.sh" /run/lab/
+cp "$S/hosts" "$S/authorized_keys" "$S/setup.sh" "$S/services.sh" "$S/private_dirs" /run/lab/
+# Top-level directories the topology wants private (e.g. an appliance's /data): a tmpfs each.
+while read -r d; do
+    mount -t tmpfs -o mode=0755,size=256m "lab-private" "$d"
+done < /run/lab/private_dirs
 mkdir -p "$S/tmp"
 chmod 1777 "$S/tmp"
 mount --bind "$S/tmp" /tmp

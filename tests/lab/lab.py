@@ -93,6 +93,7 @@ class Lab:
         self.children: list[subprocess.Popen] = []
         self.model: dict = {}
         self.disks: dict[str, str] = {}
+        self.created_dirs: list[str] = []
         self._pid1: dict[str, int] = {}
         self._init_procs: dict[str, subprocess.Popen] = {}
         self.boot_seconds = 0.0
@@ -149,6 +150,7 @@ class Lab:
             "pid1": self._pid1,
             "aws": self.model,
             "disks": self.disks,
+            "created_dirs": self.created_dirs,
         }
         aws.dump(self.dir / "state.json", state)
 
@@ -162,6 +164,7 @@ class Lab:
         (self.dir / "hosts").mkdir(parents=True)
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"hapair-lab-{self.name}", "-f", str(self.key))
         self._save()
+        self._make_private_dirs()
         self._make_bridges()
         if self.topo.aws is not None:
             self._start_moto()
@@ -188,6 +191,14 @@ class Lab:
                 missing.append(pkg)
         if missing:
             raise LabError(f"Debian packages missing on this machine: {' '.join(missing)} (run `make setup`)")
+
+    def _make_private_dirs(self) -> None:
+        """Mount points for the hosts' private tmpfs dirs; the real directories stay empty."""
+        for d in self.topo.private_dirs:
+            if not os.path.isdir(d):
+                os.mkdir(d, 0o755)
+                self.created_dirs.append(d)
+        self._save()
 
     def _make_bridges(self) -> None:
         for name, net in self.topo.networks.items():
@@ -252,6 +263,7 @@ class Lab:
             f"nohup sh -c {_quote(s['command'])} > /var/log/lab/{s['name']}.log 2>&1 < /dev/null &\n" for s in spec.services
         )
         (hd / "services.sh").write_text(services)
+        (hd / "private_dirs").write_text("".join(f"{d}\n" for d in self.topo.private_dirs))
         log = open(hd / "init.log", "wb")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(
             [
@@ -478,7 +490,17 @@ def teardown_prefix(prefix: str) -> dict:
 
 
 def release_state_dir(state_dir: Path) -> list[str]:
-    """Detach the loop devices backed by files of this lab, then delete its state."""
+    """Detach the loop devices backed by files of this lab, remove the mount points it created
+    (when empty and no other host still mounts them), then delete its state."""
+    try:
+        created = json.loads((state_dir / "state.json").read_text()).get("created_dirs", [])
+    except (OSError, ValueError):
+        created = []
+    for d in created:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass  # not empty, or another lab's host still has it as a mount point
     loops = []
     out = sh("losetup", "-J", "-l", check=False).stdout.strip()
     for dev in json.loads(out).get("loopdevices", []) if out else []:

@@ -22,6 +22,9 @@ A topology is a YAML file (see ``topologies/*.yml`` and ``README.md``)::
       subnets:               # default: one subnet per network, the whole /24, zone "a"
         - {name: app-a, network: lan, az: a, offset: 0, prefix: 25}
     disks: {shared: {size_mb: 64}}        # loop devices every host can see
+    private_dirs: [/data]    # top-level directories that are not overlaid (appliance data
+                             # paths): each host mounts a tmpfs of its own there; the lab
+                             # creates a missing mount point and removes it on down
     packages: [keepalived]   # Debian packages the hosts need (installed on the real machine)
 
 Addresses come from 198.19.0.0/16, part of 198.18.0.0/15 which RFC 2544 reserves for network
@@ -52,6 +55,7 @@ MOTO_HOST = 2
 GATEWAY_HOST = 254
 FIRST_HOST = 10
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+OVERLAID = ("etc", "var", "root", "opt", "srv", "home", "usr")  # copy-on-write in every host
 
 
 class TopologyError(ValueError):
@@ -109,6 +113,7 @@ class Topology:
     subnets: list[Subnet]
     disks: dict[str, int]
     packages: list[str]
+    private_dirs: list[str] = field(default_factory=list)
     path: Path | None = None
 
     # ---- names: every object the lab makes carries the slot prefix ----------------------
@@ -210,7 +215,7 @@ def _str_list(where: str, value: Any) -> list[str]:
 def parse(data: dict[str, Any], slot: int | None = None, name: str | None = None) -> Topology:
     if not isinstance(data, dict):
         raise TopologyError("a topology must be a mapping")
-    unknown = set(data) - {"name", "slot", "networks", "hosts", "aws", "disks", "packages", "description"}
+    unknown = set(data) - {"name", "slot", "networks", "hosts", "aws", "disks", "packages", "private_dirs", "description"}
     if unknown:
         raise TopologyError(f"unknown topology keys: {', '.join(sorted(unknown))}")
     lab_name = _check_name("lab", name or data.get("name"))
@@ -297,6 +302,11 @@ def parse(data: dict[str, Any], slot: int | None = None, name: str | None = None
             raise TopologyError(f"disk {dname}: size_mb must be 8..4096")
         disks[_check_name("disk", dname)] = size
 
+    private_dirs = _str_list("private_dirs", data.get("private_dirs"))
+    for d in private_dirs:
+        if not re.match(r"^/[a-z][a-z0-9_-]*$", d) or d.strip("/") in OVERLAID + ("run", "tmp", "proc", "sys", "dev"):
+            raise TopologyError(f"private_dirs: {d!r} must be a top-level directory that the lab does not already isolate")
+
     topo = Topology(
         name=lab_name,
         slot=slot,
@@ -306,6 +316,7 @@ def parse(data: dict[str, Any], slot: int | None = None, name: str | None = None
         subnets=subnets,
         disks=disks,
         packages=_str_list("packages", data.get("packages")),
+        private_dirs=private_dirs,
     )
     for h in topo.hosts.values():
         if h.ec2 is not None:
