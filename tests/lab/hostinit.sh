@@ -56,8 +56,12 @@ cp /run/lab/authorized_keys /etc/ssh/lab/authorized_keys
 chmod 0644 /etc/ssh/lab/authorized_keys
 
 mkdir -p /var/log/lab
-sh -eu /run/lab/setup.sh > /var/log/lab/setup.log 2>&1
-sh -eu /run/lab/services.sh > /var/log/lab/services.log 2>&1
+# A failing setup command ends the boot; its output then goes to init.log too (the lab quotes it).
+for step in setup services; do
+    if ! sh -eu "/run/lab/$step.sh" > "/var/log/lab/$step.log" 2>&1; then
+        echo "hostinit: $step failed:"; cat "/var/log/lab/$step.log"; exit 1
+    fi
+done
 
 exec tini -s -- /usr/sbin/sshd -D -e -p "$PORT" \
     -o PidFile=/run/sshd.pid \
