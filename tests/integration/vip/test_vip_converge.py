@@ -1,0 +1,114 @@
+"""playbooks/vip_failover_setup.yml against the VIP lab: converge, idempotence, check mode on a
+drifted route, bad input (one clear error, no table changed)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.lab import aws
+
+from .conftest import PAIR, SETUP, dump
+
+pytestmark = pytest.mark.lab
+
+
+def test_converge_then_idempotent(converged):
+    v = converged
+    first = v.first_run
+    assert first.changed > 0, dump(first)
+    # AWS side: every table routes the VIP to db-01's primary ENI; src/dst check off on both.
+    assert v.tables_point_at("db-01"), v.routes()
+    assert not v.source_dest_check("db-01") and not v.source_dest_check("db-02")
+    # Hosts: the VIP on db-01 only, keepalived MASTER there and BACKUP on db-02.
+    assert v.holders() == ["db-01"]
+    assert v.wait(lambda: v.state("db-01") == "MASTER" and v.state("db-02") == "BACKUP", 10) >= 0
+    # The app hosts of both zones reach the VIP, and db-01 answers.
+    assert [v.app_reaches_vip(app) for app in ("app-1a", "app-1c")] == ["db-01", "db-01"]
+    # The failover command and its settings (mode 0600), the hook, the IAM policy with real ARNs.
+    for host in PAIR:
+        assert v.lab.exec(host, "stat", "-c", "%a", "/etc/hapair/vip-route.conf").stdout.strip() == "600"
+        assert v.lab.exec(host, "test", "-x", "/etc/keepalived/notify.d/50-vip-route").returncode == 0
+        policy = json.loads(v.lab.exec(host, "cat", "/etc/hapair/vip-route-iam-policy.json").stdout)
+        actions = sorted(a for s in policy["Statement"] for a in s["Action"])
+        assert actions == ["ec2:CreateRoute", "ec2:DescribeNetworkInterfaces", "ec2:DescribeRouteTables",
+                           "ec2:ModifyNetworkInterfaceAttribute", "ec2:ReplaceRoute"]
+        move = next(s for s in policy["Statement"] if "ec2:ReplaceRoute" in s["Action"])
+        assert sorted(move["Resource"]) == sorted(f"arn:aws:ec2:us-east-1:123456789012:route-table/{t}" for t in v.tables)
+        sdc = next(s for s in policy["Statement"] if "ec2:ModifyNetworkInterfaceAttribute" in s["Action"])
+        assert sorted(sdc["Resource"]) == sorted(f"arn:aws:ec2:us-east-1:123456789012:network-interface/{e}"
+                                                 for e in v.enis.values())
+        # keepalived: unicast peers on both networks, the secret not in keepalived.conf
+        conf = v.lab.exec(host, "cat", "/etc/keepalived/keepalived.conf").stdout
+        peer = "db-02" if host == "db-01" else "db-01"
+        assert v.lab.ip(peer, "lan") in conf and v.lab.ip(peer, "hb") in conf
+        assert "lab-vrrp" not in conf and "vrrp_sync_group VIP" in conf and "vrrp_script vip_route_check" in conf
+        # the second heartbeat path's static route to the peer (the route-eth1 of a manual set-up)
+        assert f"{v.lab.ip(peer, 'hb')} dev eth1 proto keepalived" in v.lab.exec(host, "ip", "route").stdout
+    # The same policy is attached inline to the nodes' IAM role.
+    attached = aws.client(v.lab.topo, "iam").get_role_policy(RoleName="hapair-db", PolicyName="hapair-vip-route")
+    assert attached["PolicyDocument"] == policy
+    # The MASTER transition ran the hook: the notify log has it with a timestamp.
+    assert "GROUP VIP -> MASTER" in v.notify_log("db-01")
+    assert "50-vip-route: routes point at this node" in v.notify_log("db-01")
+
+    again = v.run(SETUP)
+    assert again.rc == 0 and again.changed == 0, dump(again)
+    assert v.tables_point_at("db-01") and v.holders() == ["db-01"]
+
+
+def test_check_mode_on_drift_reports_and_changes_nothing(converged):
+    v = converged
+    drifted = v.tables[2]
+    v.set_route(drifted, "db-02")
+    before = v.routes()
+    check = v.run(SETUP, check=True, diff=True)
+    assert check.rc == 0, dump(check)
+    assert check.changed >= 1, dump(check)
+    assert f"{drifted}: {v.enis['db-02']}" in check.stdout.replace("'", "").replace('"', ""), dump(check)
+    assert v.routes() == before
+    # The MASTER's periodic check (a keepalived track script, run here by hand) repairs it.
+    v.lab.exec("db-01", "/usr/local/libexec/hapair/vip-route-check", "/etc/hapair/vip-route-hook.conf")
+    v.wait(lambda: v.tables_point_at("db-01"), 15)
+    v.wait(lambda: "replaced" in v.lab.exec("db-01", "cat", "/var/log/hapair/vip-route.log", check=False).stdout, 5)
+    log = v.lab.exec("db-01", "cat", "/var/log/hapair/vip-route.log").stdout
+    assert f"{drifted}: {v.enis['db-02']} -> {v.enis['db-01']} replaced" in log, log
+    # ... and the backup's check does nothing (it does not hold the VIP).
+    v.set_route(drifted, "db-02")
+    v.lab.exec("db-02", "/usr/local/libexec/hapair/vip-route-check", "/etc/hapair/vip-route-hook.conf")
+    time.sleep(2)
+    assert v.routes()[drifted] == v.enis["db-02"]
+    v.set_route(drifted, "db-01")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"vip_route_vip": "198.19.47.300"}, "is not an IPv4 address or /32"),
+        ({"vip_route_vip": "198.19.47.0/24"}, "is not an IPv4 address or /32"),
+        ({"vip_route_route_table_ids": ["rtb-0123456789abcdef0"]}, "route table(s) not found in vpc-"),
+        ({"vip_route_network_interface_id": "{{ 'eni-0123456789abcdef0' if inventory_hostname == 'db-01' else '' }}"},
+         "eni-0123456789abcdef0"),
+        ({"vip_route_network_interface_id": "{{ __other_eni if inventory_hostname == 'db-01' else '' }}"}, "is in vpc-"),
+        ({"__bare": True, "vip_route_create_missing": False}, "(set create_missing to add it)"),
+        ({"keepalived_auth_pass": ""}, "keepalived_auth_pass: a VRRP secret is required"),
+        ({"vip_route_iam_role_name": "no-such-role"}, "there is no IAM role no-such-role"),
+    ],
+    ids=["bad-vip", "not-a-32", "unknown-table", "unknown-eni", "eni-of-another-vpc", "table-without-route",
+         "no-vrrp-secret", "unknown-iam-role"],
+)
+def test_bad_input_one_clear_error_nothing_changed(converged, overrides, message):
+    v = converged
+    overrides = dict(overrides)
+    if overrides.pop("__bare", False):
+        overrides["vip_route_route_table_ids"] = [*v.tables, v.bare_table]
+    overrides["__other_eni"] = v.other_vpc_eni
+    before = v.routes([*v.tables, v.bare_table])
+    result = v.run(SETUP, **overrides)
+    assert result.rc != 0, dump(result)
+    assert message in result.stdout, dump(result)
+    assert result.changed == 0, dump(result)
+    assert len({line for line in result.stdout.splitlines() if line.startswith("fatal:")}) >= 1
+    assert v.routes([*v.tables, v.bare_table]) == before
+    assert v.holders() == ["db-01"]

@@ -1,0 +1,91 @@
+"""The shell helpers of the keepalived and vip_route roles, run on the controller without the
+lab: the notify dispatcher (order, logging, state file, failing and slow hooks), the config test
+wrapper (only the heartbeat instance's "No VIP" message is accepted), and the VIP hook's state
+and name filter and retries (with a stand-in failover command)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+KEEPALIVED_FILES = ROOT / "roles" / "keepalived" / "files"
+VIP_FILES = ROOT / "roles" / "vip_route" / "files"
+
+
+def script(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def dispatcher_settings(tmp: Path, timeout: int = 5) -> Path:
+    (tmp / "hooks").mkdir()
+    settings = tmp / "notify.conf"
+    settings.write_text(f"HOOKS_DIR={tmp / 'hooks'}\nNOTIFY_LOG={tmp / 'log' / 'notify.log'}\n"
+                        f"STATE_DIR={tmp / 'state'}\nHOOK_TIMEOUT={timeout}\n")
+    return settings
+
+
+def test_dispatcher_logs_records_state_and_runs_hooks_in_order(tmp_path):
+    settings = dispatcher_settings(tmp_path, timeout=1)
+    hooks = tmp_path / "hooks"
+    script(hooks / "50-second", '#!/bin/sh\necho "second $KEEPALIVED_STATE $1 $2 $3 $4"\n')
+    script(hooks / "10-first", "#!/bin/sh\necho first; echo oops >&2; exit 3\n")
+    script(hooks / "70-slow", "#!/bin/sh\nsleep 5\necho never\n")
+    script(hooks / "60-skip.disabled", "#!/bin/sh\necho disabled\n")
+    (hooks / "40-not-executable").write_text("#!/bin/sh\necho no\n")
+    proc = subprocess.run([str(KEEPALIVED_FILES / "keepalived-notify"), str(settings), "GROUP", "VIP", "MASTER", "0"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
+    log = (tmp_path / "log" / "notify.log").read_text().splitlines()
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4} \[\d+\] "
+    assert all(re.match(stamp, line) for line in log), log
+    messages = [re.sub(stamp, "", line) for line in log]
+    assert messages == [
+        "GROUP VIP -> MASTER (priority 0)",
+        "10-first: first",
+        "10-first: oops",
+        "10-first: exit status 3",
+        "50-second: second MASTER GROUP VIP MASTER 0",
+        "70-slow: exit status 124",
+    ]
+    assert (tmp_path / "state" / "VIP.state").read_text().startswith("MASTER ")
+
+
+def test_config_test_accepts_only_the_heartbeat_instances_missing_vip(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    script(fake / "keepalived", '#!/bin/sh\ncat "$3"; exit 5\n')  # prints its "errors" from the file
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
+    test = str(KEEPALIVED_FILES / "keepalived-config-test")
+    conf = tmp_path / "keepalived.conf"
+
+    conf.write_text("(VIP_HB) No VIP specified; at least one is sensible\n")
+    assert subprocess.run([test, "--no-vip", "VIP_HB", str(conf)], env=env, check=False).returncode == 0
+    assert subprocess.run([test, str(conf)], env=env, capture_output=True, check=False).returncode == 1
+    conf.write_text("(VIP_HB) No VIP specified; at least one is sensible\n(VIP_LAN) Unknown interface!\n")
+    bad = subprocess.run([test, "--no-vip", "VIP_HB", str(conf)], env=env, capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and "Unknown interface" in bad.stderr and "No VIP" not in bad.stderr
+
+
+def test_vip_hook_acts_only_on_master_of_its_group_and_retries(tmp_path):
+    calls = tmp_path / "calls"
+    command = script(tmp_path / "failover", f'#!/bin/sh\necho "$@" >> {calls}\n'
+                     f'n=$(wc -l < {calls}); [ "$n" -ge 2 ] && echo "rtb-1: eni-a -> eni-b replaced" && exit 0\n'
+                     'echo "throttled" >&2; exit 1\n')
+    settings = tmp_path / "hook.conf"
+    settings.write_text(f"COMMAND={command}\nCONFIG=/etc/x.conf\nNAMES='VIP'\nATTEMPTS=3\nRETRY_DELAY=0\n")
+    hook = str(VIP_FILES / "vip-route-hook")
+
+    def run(*args):
+        return subprocess.run([hook, str(settings), *args], capture_output=True, text=True, timeout=30, check=False)
+
+    assert run("GROUP", "VIP", "BACKUP", "0").returncode == 0 and not calls.exists()
+    assert run("GROUP", "OTHER", "MASTER", "0").returncode == 0 and not calls.exists()
+    done = run("GROUP", "VIP", "MASTER", "0")
+    assert done.returncode == 0, done.stdout
+    assert calls.read_text().splitlines() == ["--config /etc/x.conf", "--config /etc/x.conf"]
+    assert "attempt 1 of 3 failed with exit status 1" in done.stdout
+    assert "rtb-1: eni-a -> eni-b replaced" in done.stdout and "routes point at this node (attempt 2" in done.stdout
