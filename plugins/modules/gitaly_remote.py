@@ -310,6 +310,7 @@ from ansible_collections.hapair.ha.plugins.module_utils.gitaly.config import (
     make_ruby_syntax_check,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.gitaly.errors import GitalyConfigError
+from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
 ARGUMENT_SPEC = dict(
     role=dict(type="str", required=True, choices=["gitaly", "rails"]),
@@ -367,14 +368,11 @@ def main():
     except GitalyConfigError as err:
         module.fail_json(msg=f"Failed to configure Gitaly ({params['role']}) in {params['config_path']}: {err}")
 
-    before = result.pop("before")
-    after = result.pop("after")
-    if module._diff:
-        result["diff"] = dict(
-            before=before, after=after,
-            before_header=params["config_path"], after_header=params["config_path"],
-        )
-    module.exit_json(**result)
+    result["diff"] = dict(
+        before=result.pop("before"), after=result.pop("after"),
+        before_header=params["config_path"], after_header=params["config_path"],
+    )
+    finish(module, result)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hapair.ha.plugins.module_utils.ghe import GheError, make_runner
 from ansible_collections.hapair.ha.plugins.module_utils.ghe.maintenance import ensure_maintenance
+from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", default="query", choices=["on", "off", "query"]),
@@ -101,10 +102,7 @@ def main():
     except GheError as err:
         action = "query" if state == "query" else f"turn {state}"
         module.fail_json(msg=f"Failed to {action} maintenance mode: {err}", **err.details)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    finish(module, result)
 
 
 if __name__ == "__main__":

@@ -164,6 +164,7 @@ from ansible_collections.hapair.ha.plugins.module_utils.ghe.replication import (
     http_status,
     promote_replica,
 )
+from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
 ARGUMENT_SPEC = dict(
     require_in_sync=dict(type="bool", default=True),
@@ -195,12 +196,7 @@ def main():
         )
     except GheError as err:
         module.fail_json(msg=f"Failed to promote the replica: {err}", **err.details)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    finish(module, result)
 
 
 if __name__ == "__main__":

@@ -228,6 +228,7 @@ from ansible_collections.hapair.ha.plugins.module_utils.ghe.replication import (
     authorize_key_via_manage_api,
     setup_replica,
 )
+from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", default="present", choices=["present", "started", "stopped", "absent"]),
@@ -268,12 +269,7 @@ def main():
     except GheError as err:
         target = f" against {host}" if host else ""
         module.fail_json(msg=f"Failed to set replication {p['state']}{target}: {err}", **err.details)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    finish(module, result)
 
 
 if __name__ == "__main__":

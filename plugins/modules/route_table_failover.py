@@ -237,6 +237,7 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
     NETADDR_IMPORT_ERROR,
     ensure_route_target,
 )
+from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
 
 def main():
@@ -289,10 +290,7 @@ def main():
     except AwsError as err:
         module.fail_json(msg=f"Failed to point the route for {params['vip']} at {target}: {err}", **err.details)
 
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    finish(module, result)
 
 
 if __name__ == "__main__":

@@ -4,27 +4,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.hapair.ha.plugins.modules import repl_status_info
 
-
-def _ghe_fake():
-    """The shared test doubles of tests/unit/plugins/module_utils/ghe/ghe_fake.py."""
-    if "ghe_fake" not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "module_utils" / "ghe" / "ghe_fake.py"
-        spec = importlib.util.spec_from_file_location("ghe_fake", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["ghe_fake"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["ghe_fake"]
+import ghe_fake as fake  # the shared fake appliance; conftest.py puts it on sys.path
 
 
-fake = _ghe_fake()
 READ_ONLY = ["cat /etc/github/repl-state", "cat /data/user/common/cluster.conf", "ghe-repl-status -vv"]
 
 
