@@ -35,6 +35,11 @@ cp "$S/hosts" "$S/authorized_keys" "$S/setup.sh" "$S/services.sh" "$S/private_di
 while read -r d; do
     mount -t tmpfs -o mode=0755,size=256m "lab-private" "$d"
 done < /run/lab/private_dirs
+# The lab's own directory at a fixed path: the checkout may live anywhere, under /tmp too,
+# which the host's private /tmp (bound below) would hide.
+mkdir -p /run/lab/src
+mount --bind -o ro "$LAB_DIR" /run/lab/src
+LAB_DIR=/run/lab/src
 mkdir -p "$S/tmp"
 chmod 1777 "$S/tmp"
 mount --bind "$S/tmp" /tmp
