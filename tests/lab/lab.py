@@ -26,6 +26,9 @@ LAB_DIR = Path(__file__).resolve().parent
 STATE_ROOT = Path(os.environ.get("HAPAIR_LAB_STATE", "/tmp/hapair-lab"))
 INVENTORY_DIR = REPO / "inventories" / "lab"
 HOSTINIT = LAB_DIR / "hostinit.sh"
+# tests/lab as seen from inside every host (hostinit.sh binds it there): the checkout itself
+# may be invisible in a host (a clone under /tmp is hidden by the host's private /tmp).
+HOST_LAB_DIR = "/run/lab/src"
 IMDS = LAB_DIR / "imds.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 BASE_PACKAGES = ["iproute2", "util-linux", "openssh-server", "tini", "python3"]

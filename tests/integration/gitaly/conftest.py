@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 
 from tests.lab import ansible_run
-from tests.lab.lab import REPO
+from tests.lab.lab import HOST_LAB_DIR, LAB_DIR
 from tests.lab.pytest_support import running_lab
 
-SIM = REPO / "tests" / "lab" / "sim" / "gitlab"
+SIM = LAB_DIR / "sim" / "gitlab"  # on the controller
+HOST_SIM = Path(HOST_LAB_DIR) / "sim" / "gitlab"  # the same, as seen inside the lab hosts
 PLAYBOOK = "playbooks/gitaly_external.yml"
 VERSION = "18.2.1"
 RAILS = "gitlab-rails"
@@ -60,7 +62,7 @@ class GitalyLab:
         """A fresh VM with GitLab `version`: Rails configured and running, Gitaly nodes untouched."""
         for host in hosts:
             url = EXTERNAL_URL if host == RAILS else ""
-            self.sh(host, f"sh {shlex.quote(str(SIM / 'install.sh'))} {version} {url} >/dev/null; rm -rf /srv/gitaly; "
+            self.sh(host, f"sh {shlex.quote(str(HOST_SIM / 'install.sh'))} {version} {url} >/dev/null; rm -rf /srv/gitaly; "
                           "sed -i '/^# BEGIN hapair.ha/,/^# END hapair.ha/d' /etc/hosts")
         self.remember_secrets()
 
