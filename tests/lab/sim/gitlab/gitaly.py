@@ -206,9 +206,7 @@ def make_handler(gitaly: Gitaly):
     return Handler
 
 
-class TCPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+TCPServer = omnibus.ThreadingHTTPServer
 
 
 class TCP6Server(TCPServer):

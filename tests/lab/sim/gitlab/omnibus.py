@@ -44,6 +44,7 @@ import grp
 import hashlib
 import hmac
 import http.client
+import http.server
 import json
 import os
 import pwd
@@ -52,6 +53,7 @@ import secrets
 import shutil
 import signal
 import socket
+import socketserver
 import ssl
 import subprocess
 import sys
@@ -819,3 +821,10 @@ def uninstall() -> None:
         _kill(state.get("pid"))
         _kill(state.get("log_pid"))
     shutil.rmtree(SERVICE_STATE, ignore_errors=True)
+
+
+class ThreadingHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """The HTTP server of the simulated services (Gitaly's listener, the Rails internal API)."""
+
+    daemon_threads = True
+    allow_reuse_address = True

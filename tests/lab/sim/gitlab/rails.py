@@ -19,7 +19,6 @@ import json
 import os
 import pwd
 import signal
-import socketserver
 import sys
 import threading
 from pathlib import Path
@@ -75,18 +74,13 @@ def make_handler(config: dict):
     return Handler
 
 
-class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     args = parser.parse_args()
     config = json.loads(Path(args.config).read_text())
     try:
-        server = Server(("0.0.0.0", config["port"]), make_handler(config))
+        server = omnibus.ThreadingHTTPServer(("0.0.0.0", config["port"]), make_handler(config))
     except OSError as err:
         omnibus.log_json("fatal", f"listen: {err}")
         sys.exit(1)
