@@ -1,0 +1,132 @@
+"""The keepalived master/backup lab (topology ``keepalived``, slot 5) for the shared-volume
+tests: gl-1 and gl-2 (the pair, each running the lab's simulated web app as user git) see one
+loop device; client-1 reaches the VIP through an on-link route the fixture adds (the VIP is
+from the slot's VIP block, 198.19.95.0/24, which no bridge carries).
+
+Both nodes share one kernel, which would mount the volume on both: what keeps the second node
+off is the shared_volume role's guard, which the tests exercise."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.lab import ansible_run
+from tests.lab.pytest_support import running_lab
+
+HERE = Path(__file__).resolve().parent
+LAB_VARS = HERE / "lab_vars.yml"
+PLAYBOOK = "playbooks/keepalived_shared_volume.yml"
+PAIR = ("gl-1", "gl-2")
+MOUNT_POINT = "/home/git/gitlab-data"
+CONFIG = "/etc/hapair/shared-volume/data.json"
+VOLUME = "/usr/local/libexec/hapair/hapair-volume"
+
+
+@dataclass
+class PairLab:
+    lab: object
+    vip: str
+
+    # ---- observation ----------------------------------------------------------------------
+    def sh(self, host: str, command: str, check: bool = True):
+        return self.lab.exec(host, "sh", "-c", command, check=check)
+
+    def state(self, host: str) -> str:
+        out = self.sh(host, "cat /run/keepalived-hapair/GITLAB.state", check=False).stdout.split()
+        return out[0] if out else ""
+
+    def mounted(self, host: str) -> bool:
+        return self.sh(host, f"mountpoint -q {MOUNT_POINT}", check=False).returncode == 0
+
+    def has_vip(self, host: str) -> bool:
+        return bool(self.sh(host, f"ip -o -4 addr show to {self.vip}/32", check=False).stdout.strip())
+
+    def keepalived_running(self, host: str) -> bool:
+        return self.sh(host, "pgrep -x keepalived", check=False).returncode == 0
+
+    def master(self) -> str:
+        masters = [h for h in PAIR if self.state(h) == "MASTER"]
+        assert len(masters) == 1, f"expected one MASTER, states: {[(h, self.state(h)) for h in PAIR]}"
+        return masters[0]
+
+    def other(self, host: str) -> str:
+        return next(h for h in PAIR if h != host)
+
+    def http(self, path: str, timeout: float = 1.0) -> tuple[int, str]:
+        """GET http://VIP:8080/path from the client: (curl exit status, body)."""
+        proc = self.lab.exec("client-1", "curl", "-fsS", "-m", str(timeout), f"http://{self.vip}:8080{path}", check=False)
+        return proc.returncode, proc.stdout.strip()
+
+    def put(self, name: str, text: str) -> None:
+        """Write a file through the app on the VIP (PUT /uploads/NAME)."""
+        proc = self.lab.exec("client-1", "sh", "-c", f"printf '%s' '{text}' > /tmp/put && "
+                             f"curl -fsS -m 5 -T /tmp/put http://{self.vip}:8080/uploads/{name}", check=False)
+        assert proc.returncode == 0, f"PUT {name} failed: {proc.stdout} {proc.stderr}"
+
+    def served_by(self) -> str:
+        rc, body = self.http("/-/whoami")
+        return body if rc == 0 else ""
+
+    def notify_log(self, host: str) -> str:
+        return self.sh(host, "cat /var/log/keepalived/notify.log", check=False).stdout
+
+    def wait(self, predicate, timeout: float, interval: float = 0.1, what: str = "") -> float:
+        t0 = time.monotonic()
+        while True:
+            if predicate():
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise AssertionError(f"not reached within {timeout}s: {what or predicate}; states "
+                                     f"{[(h, self.state(h), self.mounted(h)) for h in PAIR]}")
+            time.sleep(interval)
+
+    def settled(self, timeout: float = 30) -> str:
+        """Wait for one MASTER with the volume and the VIP, and a BACKUP without them."""
+        def ok():
+            states = {h: self.state(h) for h in PAIR}
+            if sorted(states.values()) != ["BACKUP", "MASTER"]:
+                return False
+            m = next(h for h in PAIR if states[h] == "MASTER")
+            return self.mounted(m) and not self.mounted(self.other(m)) and self.has_vip(m)
+        self.wait(ok, timeout, what="one MASTER with the volume, one BACKUP")
+        return self.master()
+
+    # ---- actions ----------------------------------------------------------------------------
+    def kill_keepalived(self, host: str) -> None:
+        """SIGKILL every keepalived process of a node: no notify script runs."""
+        pids = self.sh(host, "pgrep -x keepalived", check=False).stdout.split()
+        assert pids, f"no keepalived on {host}"
+        self.lab.exec(host, "kill", "-9", *pids)
+
+    def start_keepalived(self, host: str) -> None:
+        self.lab.exec(host, "/etc/init.d/keepalived-hapair", "start")
+
+    def run(self, check: bool = False, diff: bool = False, **overrides):
+        ev = {"pair_vip": f"{self.vip}/32"}
+        ev.update(overrides)
+        return ansible_run.playbook(self.lab, PLAYBOOK, "-e", f"@{LAB_VARS}", extra_vars=ev, check=check, diff=diff)
+
+
+def dump(result) -> str:
+    return result.stdout[-5000:] + result.stderr[-2000:]
+
+
+@pytest.fixture(scope="package")
+def pair_lab():
+    with running_lab("keepalived") as lab:
+        vip = str(lab.topo.vip_network.network_address + 10)
+        lab.exec("client-1", "ip", "route", "add", f"{vip}/32", "dev", "eth0")
+        yield PairLab(lab=lab, vip=vip)
+
+
+@pytest.fixture(scope="package")
+def converged(pair_lab):
+    """The pair converged once by playbooks/keepalived_shared_volume.yml."""
+    first = pair_lab.run()
+    assert first.rc == 0, dump(first)
+    pair_lab.first_run = first
+    pair_lab.settled()
+    return pair_lab

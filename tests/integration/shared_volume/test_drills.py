@@ -1,0 +1,140 @@
+"""Failure drills on the converged pair. Each drill writes a file through the app on the VIP,
+breaks the MASTER, and checks that the BACKUP now holds the VIP, has the volume mounted and
+serves the file, and that the old MASTER has the volume unmounted. Every drill leaves the pair
+settled again (one MASTER with the volume, one BACKUP), whichever node is MASTER."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .conftest import CONFIG, MOUNT_POINT, PAIR, VOLUME
+
+
+@pytest.fixture(autouse=True)
+def healthy_pair(converged):
+    """Before each drill: both keepalived running, both apps up, the pair settled."""
+    for host in PAIR:
+        converged.sh(host, "rm -f /etc/lab-webapp/broken; /etc/init.d/lab-webapp start")
+        if not converged.keepalived_running(host):
+            converged.start_keepalived(host)
+    converged.settled(timeout=60)
+    return converged
+
+
+def served(pair, host: str, name: str, text: str):
+    def check():
+        if pair.served_by() != host:
+            return False
+        rc, body = pair.http(f"/uploads/{name}")
+        return rc == 0 and body == text
+    check.__doc__ = f"{host} serves /uploads/{name} on the VIP"
+    return check
+
+
+def test_sigkill_of_the_masters_keepalived_moves_vip_volume_and_data(converged):
+    old = converged.master()
+    new = converged.other(old)
+    converged.put("before-sigkill.txt", "written on the old MASTER")
+    t0 = time.monotonic()
+    converged.kill_keepalived(old)
+    took = converged.wait(served(converged, new, "before-sigkill.txt", "written on the old MASTER"), 30)
+    print(f"SIGKILL of {old}'s keepalived -> {new} serves the file on the VIP after {took:.2f}s")
+    assert converged.state(new) == "MASTER" and converged.mounted(new) and converged.has_vip(new)
+    # keepalived ran no notify script on the old MASTER; its watchdog released everything
+    converged.wait(lambda: not converged.mounted(old) and not converged.has_vip(old), 5)
+    log = converged.notify_log(old)
+    assert "watchdog GITLAB: keepalived is gone while GITLAB is MASTER" in log
+    assert f"removed {converged.vip}/32 from eth0" in log
+    assert f"10-shared-volume-data: unmount {converged.lab.disks['shared']} from {MOUNT_POINT}" in log
+    assert time.monotonic() - t0 < 30
+    # the killed node comes back as BACKUP and does not take anything back
+    converged.start_keepalived(old)
+    assert converged.settled(timeout=30) == new
+
+
+def test_a_failed_app_is_restarted_once_and_the_node_stays_master(converged):
+    master = converged.master()
+    converged.sh(master, "kill $(cat /run/lab-webapp.pid)")
+    converged.wait(lambda: "passes after the restart" in converged.notify_log(master), 20)
+    log = converged.notify_log(master)
+    assert "check pair_app: failed: restarting the service once (/etc/init.d/lab-webapp restart)" in log
+    assert converged.state(master) == "MASTER" and converged.mounted(master)
+    assert converged.served_by() == master
+    assert "giving up" not in log
+
+
+def test_an_app_that_stays_down_makes_the_check_give_up_and_the_peer_take_over(converged):
+    old = converged.master()
+    new = converged.other(old)
+    converged.put("before-app-failure.txt", "written before the app broke")
+    # the one restart cannot help: the app refuses to start while it is broken
+    converged.sh(old, "touch /etc/lab-webapp/broken; /etc/init.d/lab-webapp stop")
+    took = converged.wait(served(converged, new, "before-app-failure.txt", "written before the app broke"), 40)
+    print(f"app stopped on {old} -> {new} serves the file on the VIP after {took:.2f}s")
+    converged.wait(lambda: not converged.keepalived_running(old), 10)
+    assert not converged.mounted(old) and not converged.has_vip(old)
+    assert converged.mounted(new) and converged.state(new) == "MASTER"
+    log = converged.notify_log(old)
+    assert "restart: lab-webapp: broken" in log, log
+    assert "still failing after one restart: giving up, stopping keepalived so that the peer takes over" in log
+    assert log.count("failed: restarting the service once") >= 1
+    assert converged.state(old) == "STOP"
+
+
+def test_the_guard_refuses_to_mount_while_the_other_node_holds_the_volume(converged):
+    holder = converged.master()
+    other = converged.other(holder)
+    converged.put("before-split.txt", "written before the split brain")
+    # an operator (or a script) mounting by hand on the BACKUP is refused, and told why
+    t0 = time.monotonic()
+    manual = converged.sh(other, f"{VOLUME} --config {CONFIG} mount", check=False)
+    refused_after = time.monotonic() - t0
+    assert manual.returncode == 3, manual.stdout + manual.stderr
+    assert "refusing to mount" in manual.stdout and "another node holds it" in manual.stdout
+    assert "MMP sequence was still changing" in manual.stdout
+    assert not converged.mounted(other) and converged.mounted(holder)
+    print(f"manual mount on {other} refused after {refused_after:.1f}s")
+    # split brain: the nodes stop hearing each other (links up, VRRP lost both ways), so the
+    # BACKUP becomes MASTER too; its notify hook tries to mount and the guard refuses (the
+    # holder's kernel keeps the MMP block moving)
+    # (a policy rule ahead of the local table drops VRRP from the peer; links stay up)
+    ips = {h: converged.lab.ip(h, "lan") for h in PAIR}
+    for host in PAIR:
+        converged.sh(host, f"ip rule add pref 10 from {ips[converged.other(host)]} ipproto 112 blackhole && "
+                           "ip rule add pref 100 lookup local && ip rule del pref 0")
+    try:
+        converged.wait(lambda: converged.state(other) == "MASTER", 15)
+        converged.wait(lambda: "10-shared-volume-data: error: refusing to mount" in converged.notify_log(other), 30)
+        assert not converged.mounted(other)
+        assert converged.mounted(holder) and converged.state(holder) == "MASTER"
+        assert "retry data: still refused" in converged.notify_log(other) or "retrying in the background" in converged.notify_log(other)
+    finally:
+        for host in PAIR:
+            converged.sh(host, "ip rule add pref 0 lookup local; ip rule del pref 100; ip rule del pref 10", check=False)
+    # healed: VRRP keeps one MASTER; if that is the node without the volume, its retry takes
+    # the volume as soon as the other has released it
+    winner = converged.settled(timeout=60)
+    assert converged.wait(served(converged, winner, "before-split.txt", "written before the split brain"), 10) >= 0
+
+
+def test_fsck_runs_before_mount_when_the_filesystem_has_errors(converged):
+    master = converged.master()
+    backup = converged.other(master)
+    device = converged.lab.disks["shared"]
+    # a clean stop of both: the MASTER unmounts on STOP
+    converged.sh(backup, "/etc/init.d/keepalived-hapair stop")
+    converged.sh(master, "/etc/init.d/keepalived-hapair stop")
+    converged.wait(lambda: not converged.mounted(master), 10)
+    assert "STOP" in converged.state(master)
+    # what a crash can leave: a superblock that records errors
+    converged.sh(master, f"debugfs -w -R 'ssv state 2' {device}")
+    assert "with errors" in converged.sh(master, f"dumpe2fs -h {device} 2>/dev/null | grep 'state:'").stdout
+    converged.start_keepalived(master)
+    converged.wait(lambda: converged.mounted(master), 60)
+    log = converged.notify_log(master)
+    assert "check the filesystem of" in log and "the superblock says 'not clean with errors'" in log
+    assert "e2fsck: " in log
+    assert "clean" in converged.sh(master, f"dumpe2fs -h {device} 2>/dev/null | grep 'state:'").stdout
+    converged.start_keepalived(backup)
+    assert converged.settled(timeout=30) == master
