@@ -13,6 +13,7 @@ Steps of one topology run together on one lab, which always comes down, even aft
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import sys
 import time
@@ -57,6 +58,10 @@ def main() -> int:
     report: list[tuple[str, str, float]] = []
     ok = True
     steps = load_steps()
+    # DEMO_TOPOLOGIES=keepalived,vip runs only those topologies' steps (while working on one)
+    only = [t for t in os.environ.get("DEMO_TOPOLOGIES", "").split(",") if t]
+    if only:
+        steps = [s for s in steps if s["topology"] in only]
     for topology, group in itertools.groupby(steps, key=lambda s: s["topology"]):
         lab = Lab.from_topology(topology)
         try:
