@@ -157,3 +157,30 @@ def test_bad_settings_are_reported(tmp_path, capsys):
     assert hv.main(["--config", str(cfg), "--json", "status"]) == 2
     assert "lack device, mount_point" in capsys.readouterr().out
     assert hv.main(["--config", str(tmp_path / "missing.json"), "status"]) == 1
+
+
+def test_a_move_interrupted_half_way_starts_again_from_the_local_copy(tmp_path):
+    """A crash during the copy leaves the local copy and a '.hapair-partial' on the volume; the
+    next run removes the partial copy and moves again."""
+    local = tmp_path / "app" / "uploads"
+    local.mkdir(parents=True)
+    (local / "a.txt").write_text("a")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    partial = volume / "uploads.hapair-partial"
+    partial.mkdir()
+    (partial / "half").write_text("half-copied")
+    cfg = {"name": "data", "device": "/dev/null", "mount_point": str(volume), "fstype": "ext4", "vrrp_name": "G",
+           "owner": "root", "group": "root", "mode": "0755",
+           "relocate": [{"path": str(local), "dest": "uploads", "type": "directory", "owner": "root", "group": "root",
+                         "mode": "0700", "link": True}]}
+    vol = hv.Volume(cfg, say=lambda line: None)
+    vol.relocate(volume_mounted=True)
+    assert (volume / "uploads" / "a.txt").read_text() == "a"
+    assert not partial.exists() and not (volume / "uploads" / "half").exists()
+    assert local.is_symlink() and str(local.readlink()) == str(volume / "uploads")
+    assert oct((volume / "uploads").stat().st_mode & 0o777) == "0o700"
+    # converged: a second run has nothing to do
+    again = hv.Volume(cfg, say=lambda line: None)
+    again.relocate(volume_mounted=True)
+    assert again.actions == []

@@ -7,7 +7,10 @@ Both nodes share one kernel, which would mount the volume on both: what keeps th
 off is the shared_volume role's guard, which the tests exercise."""
 from __future__ import annotations
 
+import struct
+import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +111,34 @@ class PairLab:
         ev = {"pair_vip": f"{self.vip}/32"}
         ev.update(overrides)
         return ansible_run.playbook(self.lab, PLAYBOOK, "-e", f"@{LAB_VARS}", extra_vars=ev, check=check, diff=diff)
+
+
+def _crc32c(crc: int, data: bytes) -> int:
+    for byte in data:
+        crc ^= byte
+        for _bit in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc
+
+
+def write_mmp_sequence(device: str, seq: int, node: str) -> None:
+    """Leave the MMP block as a node that died with the volume mounted leaves it: a sequence that
+    is not clean, its node name, and a valid checksum (metadata_csum: crc32c seeded with the
+    filesystem UUID over the 1020 bytes before it). debugfs cannot do this: it writes a clean
+    sequence when it closes the device. Written from the controller, with the volume unmounted."""
+    sb = subprocess.run(["dumpe2fs", "-h", device], capture_output=True, text=True, check=True).stdout
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in sb.splitlines())}
+    block_size, block = int(fields["Block size"]), int(fields["MMP block number"])
+    with open(device, "r+b") as fh:
+        fh.seek(block * block_size)
+        mmp = bytearray(fh.read(1024))
+        struct.pack_into("<I", mmp, 4, seq)
+        struct.pack_into("<Q", mmp, 8, int(time.time()))
+        mmp[16:80] = node.encode().ljust(64, b"\0")
+        seed = _crc32c(0xFFFFFFFF, uuid.UUID(fields["Filesystem UUID"]).bytes)
+        struct.pack_into("<I", mmp, 1020, _crc32c(seed, bytes(mmp[:1020])))
+        fh.seek(block * block_size)
+        fh.write(mmp)
 
 
 def dump(result) -> str:

@@ -44,3 +44,12 @@ def test_bad_input_fails_once_and_changes_nothing(pair_lab, overrides, message):
         assert result.recap[host]["failed"] == 1, dump(result)
         assert result.recap[host]["changed"] == 0, dump(result)
     assert snapshot(pair_lab) == before
+
+
+def test_check_mode_on_a_fresh_pair_reports_changes_and_makes_none(pair_lab):
+    before = snapshot(pair_lab)
+    result = pair_lab.run(check=True)
+    assert result.rc == 0, dump(result)
+    for host in PAIR:
+        assert result.recap[host]["changed"] > 0, dump(result)
+    assert snapshot(pair_lab) == before

@@ -104,3 +104,28 @@ def test_status_reports_the_holder(converged):
     assert status["mmp"]["state"] == "active"
     other = json.loads(converged.sh(converged.other(master), f"{VOLUME} --config {CONFIG} --json status").stdout)
     assert other["keepalived_state"] == "BACKUP" and other["mounted"] is False
+
+
+def test_ssh_logins_use_the_relocated_authorized_keys_and_need_the_right_mode(converged):
+    """authorized_keys lives on the volume (the local path is a symlink): a key added there lets
+    `git` log in on the VIP; a volume root with the wrong owner (what broke logins in the manual
+    set-up) makes sshd's StrictModes refuse the file, and converging puts the owner right."""
+    master = converged.master()
+    converged.lab.exec("client-1", "sh", "-c", "rm -f /root/gitkey*; ssh-keygen -q -t ed25519 -N '' -f /root/gitkey")
+    pub = converged.lab.exec("client-1", "cat", "/root/gitkey.pub").stdout.strip()
+    converged.sh(master, f"echo '{pub}' >> {MOUNT_POINT}/ssh/authorized_keys")
+
+    def login() -> str:
+        proc = converged.lab.exec("client-1", "ssh", "-i", "/root/gitkey", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                                  "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", f"git@{converged.vip}", "id -un",
+                                  check=False)
+        return proc.stdout.strip()
+
+    assert login() == "git"
+    converged.sh(master, f"chown nobody {MOUNT_POINT}")
+    assert login() == ""
+    assert f"bad ownership or modes for directory {MOUNT_POINT}" in converged.sh(master, "cat /var/log/lab/sshd.log").stdout
+    fixed = converged.run()
+    assert fixed.rc == 0, dump(fixed)
+    assert stat(converged, master, MOUNT_POINT) == "git:git 755 directory"
+    assert login() == "git"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .conftest import CONFIG, MOUNT_POINT, PAIR, VOLUME
+from .conftest import CONFIG, MOUNT_POINT, PAIR, VOLUME, write_mmp_sequence
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +30,16 @@ def served(pair, host: str, name: str, text: str):
         return rc == 0 and body == text
     check.__doc__ = f"{host} serves /uploads/{name} on the VIP"
     return check
+
+
+def stop_both(pair) -> tuple[str, str, str]:
+    """A clean stop of both nodes (the MASTER unmounts on STOP): (master, backup, device)."""
+    master = pair.master()
+    backup = pair.other(master)
+    pair.sh(backup, "/etc/init.d/keepalived-hapair stop")
+    pair.sh(master, "/etc/init.d/keepalived-hapair stop")
+    pair.wait(lambda: not pair.mounted(master), 10)
+    return master, backup, pair.lab.disks["shared"]
 
 
 def test_sigkill_of_the_masters_keepalived_moves_vip_volume_and_data(converged):
@@ -119,13 +129,7 @@ def test_the_guard_refuses_to_mount_while_the_other_node_holds_the_volume(conver
 
 
 def test_fsck_runs_before_mount_when_the_filesystem_has_errors(converged):
-    master = converged.master()
-    backup = converged.other(master)
-    device = converged.lab.disks["shared"]
-    # a clean stop of both: the MASTER unmounts on STOP
-    converged.sh(backup, "/etc/init.d/keepalived-hapair stop")
-    converged.sh(master, "/etc/init.d/keepalived-hapair stop")
-    converged.wait(lambda: not converged.mounted(master), 10)
+    master, backup, device = stop_both(converged)
     assert "STOP" in converged.state(master)
     # what a crash can leave: a superblock that records errors
     converged.sh(master, f"debugfs -w -R 'ssv state 2' {device}")
@@ -138,3 +142,26 @@ def test_fsck_runs_before_mount_when_the_filesystem_has_errors(converged):
     assert "clean" in converged.sh(master, f"dumpe2fs -h {device} 2>/dev/null | grep 'state:'").stdout
     converged.start_keepalived(backup)
     assert converged.settled(timeout=30) == master
+
+
+def test_a_volume_left_by_a_dead_holder_is_taken_after_the_stale_wait_with_fsck(converged):
+    """The holder died with the volume mounted (power loss: no unmount, its MMP sequence frozen,
+    not clean). The new MASTER's guard sees the sequence stand still for 2 x update interval + 1 s,
+    takes the volume, and runs fsck first. (In the lab a dead host's kernel mount goes away with
+    its namespaces, so the test writes the frozen MMP block itself.)"""
+    master, backup, device = stop_both(converged)
+    write_mmp_sequence(device, 0x12345, "gl-dead")
+    mmp = converged.sh(master, f"debugfs -c -R dump_mmp {device} 2>/dev/null").stdout
+    assert "sequence: 00012345" in mmp and "node_name: gl-dead" in mmp
+    t0 = time.monotonic()
+    converged.start_keepalived(backup)
+    converged.wait(lambda: converged.mounted(backup), 60)
+    took = time.monotonic() - t0
+    log = converged.notify_log(backup)
+    assert "MMP sequence unchanged for" in log and "stopped without releasing it" in log
+    assert "the last node to hold it did not release it cleanly" in log and "e2fsck: " in log
+    print(f"volume left by a dead holder: mounted on {backup} {took:.1f}s after its keepalived started")
+    converged.start_keepalived(master)
+    assert converged.settled(timeout=30) == backup
+    rc, body = converged.http("/uploads/before-sigkill.txt")
+    assert rc == 0 and body == "written on the old MASTER"
