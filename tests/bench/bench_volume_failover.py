@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from tests.integration.shared_volume.conftest import PAIR, PairLab
+from tests.integration.shared_volume.conftest import PairLab
 from tests.lab import Lab
 
 

@@ -127,7 +127,7 @@ def write_mmp_sequence(device: str, seq: int, node: str) -> None:
     filesystem UUID over the 1020 bytes before it). debugfs cannot do this: it writes a clean
     sequence when it closes the device. Written from the controller, with the volume unmounted."""
     sb = subprocess.run(["dumpe2fs", "-h", device], capture_output=True, text=True, check=True).stdout
-    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in sb.splitlines())}
+    fields = {parts[0].strip(): parts[2].strip() for parts in (line.partition(":") for line in sb.splitlines())}
     block_size, block = int(fields["Block size"]), int(fields["MMP block number"])
     with open(device, "r+b") as fh:
         fh.seek(block * block_size)
