@@ -92,6 +92,29 @@ def normalise_mode(value):
     return value if len(value) == 4 else "0" + value
 
 
+def check_ownership(owner, group, mode, prefix):
+    """Problems of a role's default owner, group and mode (``<prefix>_owner``, ...)."""
+    found = (check_owner(owner, prefix + "_owner"), check_owner(group, prefix + "_group"), check_mode(mode, prefix + "_mode"))
+    return [problem for problem in found if problem]
+
+
+def check_entry_ownership(entry, where):
+    """Problems of the owner, group and mode an entry sets for itself."""
+    problems = []
+    for key, check in (("owner", check_owner), ("group", check_owner), ("mode", check_mode)):
+        if key in entry:
+            problem = check(entry[key], "%s: %s" % (where, key))
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def entry_ownership(entry, owner, group, mode):
+    """The owner, group and mode of a valid entry, its own or the role's defaults, as strings."""
+    return {"owner": str(entry.get("owner", owner)), "group": str(entry.get("group", group)),
+            "mode": normalise_mode(entry.get("mode", mode))}
+
+
 def split_options(value, what):
     """Options as a list of strings or one comma-separated string -> (list, problem or None)."""
     if value is None:

@@ -20,11 +20,11 @@ from ansible_collections.hapair.ha.plugins.module_utils.nfs.common import (
     NfsConfigError,
     check_abs_path,
     check_conflicts,
+    check_entry_ownership,
     check_hostname,
-    check_mode,
-    check_owner,
+    check_ownership,
+    entry_ownership,
     looks_like_ip,
-    normalise_mode,
     split_options,
     unknown_keys,
 )
@@ -162,11 +162,7 @@ def check_exports(exports, owner="root", group="root", mode="0755", name="hapair
     problem = check_name(name)
     if problem:
         problems.append(problem)
-    for what, value, check in (("nfs_exports_owner", owner, check_owner), ("nfs_exports_group", group, check_owner),
-                               ("nfs_exports_mode", mode, check_mode)):
-        problem = check(value, what)
-        if problem:
-            problems.append(problem)
+    problems.extend(check_ownership(owner, group, mode, "nfs_exports"))
     if not isinstance(exports, (list, tuple)):
         return problems + ["nfs_exports_list must be a list of exports (got %r)" % (exports,)], []
     seen_paths = {}
@@ -191,11 +187,7 @@ def check_exports(exports, owner="root", group="root", mode="0755", name="hapair
             entry_problems.append("%s: path %s is listed twice (entries %d and %d)" % (where, path, seen_paths[path], index))
         else:
             seen_paths[path] = index
-        for key, default, check in (("owner", owner, check_owner), ("group", group, check_owner), ("mode", mode, check_mode)):
-            if key in export:
-                problem = check(export[key], "%s: %s" % (where, key))
-                if problem:
-                    entry_problems.append(problem)
+        entry_problems.extend(check_entry_ownership(export, where))
         create = export.get("create", True)
         if not isinstance(create, bool):
             entry_problems.append("%s: create must be true or false (got %r)" % (where, create))
@@ -233,14 +225,7 @@ def check_exports(exports, owner="root", group="root", mode="0755", name="hapair
                 norm_clients.append({"host": host, "options": options})
         problems.extend(entry_problems)
         if not entry_problems:
-            out.append({
-                "path": path,
-                "clients": norm_clients,
-                "owner": str(export.get("owner", owner)),
-                "group": str(export.get("group", group)),
-                "mode": normalise_mode(export.get("mode", mode)),
-                "create": create,
-            })
+            out.append({"path": path, "clients": norm_clients, **entry_ownership(export, owner, group, mode), "create": create})
     return problems, (out if not problems else [])
 
 

@@ -19,12 +19,12 @@ from ansible_collections.hapair.ha.plugins.module_utils.nfs.common import (
     NfsConfigError,
     check_abs_path,
     check_conflicts,
+    check_entry_ownership,
     check_hostname,
     check_ip_host,
-    check_mode,
-    check_owner,
+    check_ownership,
+    entry_ownership,
     looks_like_ip,
-    normalise_mode,
     split_options,
     unknown_keys,
 )
@@ -160,11 +160,7 @@ def check_mounts(mounts, server="", fstype="nfs", opts="defaults", owner="root",
             server_bad = True
     if fstype not in FSTYPES:
         problems.append("nfs_mounts_fstype %r must be one of %s" % (fstype, ", ".join(FSTYPES)))
-    for what, value, check in (("nfs_mounts_owner", owner, check_owner), ("nfs_mounts_group", group, check_owner),
-                               ("nfs_mounts_mode", mode, check_mode)):
-        problem = check(value, what)
-        if problem:
-            problems.append(problem)
+    problems.extend(check_ownership(owner, group, mode, "nfs_mounts"))
     if not isinstance(aside_suffix, str) or not re.match(r"^[A-Za-z0-9_.~-]+$", aside_suffix or ""):
         problems.append("nfs_mounts_aside_suffix %r must be a non-empty file name suffix such as .pre-nfs" % (aside_suffix,))
     if not isinstance(mounts, (list, tuple)):
@@ -205,11 +201,7 @@ def check_mounts(mounts, server="", fstype="nfs", opts="defaults", owner="root",
             entry.append("%s: opts is empty (use defaults)" % where)
         else:
             entry.extend(check_mount_options(options, m_fstype, "%s" % where))
-        for key, check in (("owner", check_owner), ("group", check_owner), ("mode", check_mode)):
-            if key in mount:
-                problem = check(mount[key], "%s: %s" % (where, key))
-                if problem:
-                    entry.append(problem)
+        entry.extend(check_entry_ownership(mount, where))
         problems.extend(entry)
         if not entry and host:
             out.append({
@@ -217,9 +209,7 @@ def check_mounts(mounts, server="", fstype="nfs", opts="defaults", owner="root",
                 "path": path,
                 "fstype": m_fstype,
                 "opts": ",".join(options),
-                "owner": str(mount.get("owner", owner)),
-                "group": str(mount.get("group", group)),
-                "mode": normalise_mode(mount.get("mode", mode)),
+                **entry_ownership(mount, owner, group, mode),
                 "aside": path + aside_suffix if isinstance(aside_suffix, str) else "",
             })
     return problems, (out if not problems else [])
