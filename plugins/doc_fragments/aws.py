@@ -55,7 +55,8 @@ options:
     aliases: [aws_region, ec2_region]
   endpoint_url:
     description:
-      - URL to connect to instead of the default AWS endpoints, for example a moto server.
+      - URL to connect to instead of the default AWS endpoints, for example an interface VPC
+        endpoint.
       - The C(AWS_URL) or C(AWS_ENDPOINT_URL) environment variables may also be used.
     type: str
     aliases: [aws_endpoint_url, ec2_url]

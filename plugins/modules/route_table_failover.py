@@ -107,13 +107,13 @@ EXAMPLES = r"""
     instance_id: i-0123456789abcdef0
     region: eu-west-1
 
-- name: Every table of the VPC that routes the VIP, to a given ENI, against a moto server
+- name: Every table of the VPC that routes the VIP, to a given ENI, through an interface VPC endpoint
   hapair.ha.route_table_failover:
     vip: 10.1.0.10/32
     vpc_id: vpc-0123456789abcdef0
     network_interface_id: eni-0123456789abcdef0
-    endpoint_url: http://127.0.0.1:5000
-    region: us-east-1
+    endpoint_url: https://vpce-0123456789abcdef0-a1b2c3d4.ec2.eu-west-1.vpce.amazonaws.com
+    region: eu-west-1
   register: failover
 
 - name: Show what changed

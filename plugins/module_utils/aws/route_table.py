@@ -193,8 +193,8 @@ def _describe_route_tables(client, action, **params):
 def describe_route_tables(client, vip, route_table_ids, vpc_id):
     """ONE DescribeRouteTables for every table the request concerns.
 
-    Only the filters vpc-id and route.destination-cidr-block are used (moto does not implement
-    route.network-interface-id, route.instance-id, route.state or route.origin).
+    Only the filters vpc-id and route.destination-cidr-block are used: every EC2-compatible
+    endpoint implements them. The route's target and state are read from the response.
     """
     if vpc_id and route_table_ids:
         # Both: every table of the VPC, so the listed ones are checked and the others discovered.

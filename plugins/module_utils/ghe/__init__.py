@@ -5,7 +5,7 @@
 The modules ``repl_status_info``, ``repl_setup``, ``repl_promote`` and ``maintenance`` run ON
 the appliance (Ansible connects as ``admin`` on port 122) and drive the ``ghe-*`` utilities
 there. Everything they do goes through one injected runner, so the logic is unit-tested
-without an appliance and a simulator only has to implement the contract below.
+without an appliance; the contract below is the complete interface to the appliance.
 
 Runner contract
 ===============
