@@ -16,11 +16,11 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-# Debian packages: the lab's hosts (they share /usr with this machine and have no network of
-# their own) and the tools the tests call.
-APT_PACKAGES := iproute2 util-linux openssh-server openssh-client keepalived tini ruby \
-	python3 python3-apt python3-boto3 python3-netaddr curl procps iputils-ping e2fsprogs git rsync \
-	openssl resource-agents awscli
+# Debian packages of this machine: what builds and runs the lab (debootstrap builds the hosts'
+# Debian images, tests/lab/image.py lists what goes into them) and the tools the tests call
+# here (ruby checks rendered gitlab.rb files, git and rsync serve ansible-test).
+APT_PACKAGES := iproute2 util-linux debootstrap openssh-client ruby python3 curl procps e2fsprogs \
+	git rsync openssl
 
 COLLECTION_LINK := $(VENV)/collections/ansible_collections/hapair/ha
 SANITY_DIR := build/sanity/ansible_collections/hapair/ha
@@ -89,8 +89,10 @@ sanity: setup $(SANITY_VENV)/.installed
 unit: setup
 	$(BIN)/pytest -q tests/unit
 
+# The lab suites run side by side in separate lab slots (tests/run_suites.py): Debian 12 hosts for
+# every area, Debian 13 hosts for the keepalived-based ones. The hosts' images are built first.
 integration: setup
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/python -m tests.run_suites
 
 # Molecule installs the collection under test into ~/.ansible/collections; that snapshot would
 # shadow the checkout for later ansible-lint and ansible runs. A HOME of its own keeps it in .venv.

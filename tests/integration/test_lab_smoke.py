@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.lab import Lab, ansible_run
-from tests.lab.lab import _alive, link_list, netns_list
+from tests.lab.lab import CGROUP_ROOTS, _alive, link_list, netns_list
 
 pytestmark = pytest.mark.lab
 
@@ -34,23 +34,53 @@ def test_each_host_has_its_own_identity_and_files(smoke_lab):
     for other in ("node-2", "client-1"):
         assert smoke_lab.exec(other, "test", "-e", "/etc/lab-smoke-marker", check=False).returncode == 1
     # ... and the real machine's /etc is untouched by the host's write (copy-on-write overlay)
-    assert smoke_lab.exec("node-1", "findmnt", "-n", "-o", "FSTYPE", "/etc").stdout.strip() == "overlay"
+    assert smoke_lab.exec("node-1", "findmnt", "-n", "-o", "FSTYPE", "-T", "/etc").stdout.strip() == "overlay"
 
 
-def test_private_dirs_are_per_host_and_never_reach_the_real_disk(smoke_lab):
-    smoke_lab.exec("node-1", "sh", "-c", "echo mine > /hapair-lab-private/f")
-    assert smoke_lab.exec("node-1", "cat", "/hapair-lab-private/f").stdout == "mine\n"
-    assert smoke_lab.exec("node-2", "test", "-e", "/hapair-lab-private/f", check=False).returncode == 1
-    assert os.listdir("/hapair-lab-private") == []  # the real directory is only a mount point
-
-
-def test_host_has_private_pid_and_run(smoke_lab):
-    ps = smoke_lab.exec("node-2", "ps", "-e", "-o", "pid=,comm=").stdout.split("\n")
-    first = ps[0].split()
-    assert first == ["1", "tini"]
-    # a handful of processes, not the whole machine's
-    assert len([line for line in ps if line.strip()]) < 15
+def test_hosts_are_booted_debian_servers_with_their_own_usr(smoke_lab):
+    for host in ("node-1", "appliance-1"):
+        ps = smoke_lab.exec(host, "ps", "-e", "-o", "pid=,comm=").stdout.split("\n")
+        assert ps[0].split() == ["1", "systemd"]
+        # a booted server: every unit started, none failed; sshd and journald are units
+        assert smoke_lab.exec(host, "systemctl", "is-system-running", "--wait", timeout=30).stdout.strip() == "running"
+        for unit in ("ssh.service", "systemd-journald.service"):
+            assert smoke_lab.exec(host, "systemctl", "is-active", unit).stdout.strip() == "active"
+        # a handful of processes, not the whole machine's
+        assert len([line for line in ps if line.strip()]) < 25
+    # the root is an overlay over the lab's Debian image, not the controller's file system
+    lower = smoke_lab.exec("node-1", "findmnt", "-n", "-o", "OPTIONS", "/").stdout
+    assert f"lowerdir={smoke_lab.image.path}," in lower
+    smoke_lab.exec("node-1", "sh", "-c", "echo mine > /usr/local/lab-smoke-usr")
+    assert not os.path.exists("/usr/local/lab-smoke-usr")
+    assert smoke_lab.exec("node-2", "test", "-e", "/usr/local/lab-smoke-usr", check=False).returncode == 1
+    assert smoke_lab.exec("node-1", "cat", "/etc/debian_version").stdout.startswith("12.")
     assert smoke_lab.exec("node-2", "findmnt", "-n", "-o", "FSTYPE", "/run").stdout.strip() == "tmpfs"
+    # the journal has the host's own logs (sshd's, for the logins the tests made)
+    smoke_lab.ssh("appliance-1", "true")
+    assert "Accepted publickey" in smoke_lab.exec("appliance-1", "journalctl", "-u", "ssh", "--no-pager").stdout
+
+
+def test_crash_and_boot_keep_the_disk_and_not_the_running_state(smoke_lab):
+    lab = smoke_lab
+    lab.exec("node-2", "sh", "-c", "echo before-the-crash > /var/lib/lab-smoke-disk")
+    lab.exec("node-2", "ip", "addr", "add", "198.19.15.77/32", "dev", "eth0")
+    key = lab.exec("node-2", "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout
+    old_pid = lab.pid1("node-2")
+    lab.crash("node-2")
+    assert not lab.running_host("node-2") and not _alive(old_pid)
+    # a dead machine answers nothing, not even on the address it held
+    assert lab.exec("node-1", "ping", "-c1", "-W1", lab.ip("node-2"), check=False).returncode != 0
+    seconds = lab.boot("node-2")
+    assert lab.pid1("node-2") != old_pid and seconds < 30
+    assert lab.exec("node-2", "cat", "/var/lib/lab-smoke-disk").stdout == "before-the-crash\n"
+    assert lab.exec("node-2", "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout == key
+    assert "198.19.15.77" not in lab.exec("node-2", "ip", "-o", "addr").stdout
+    assert lab.exec("node-2", "systemctl", "is-system-running", "--wait", timeout=30).stdout.strip() == "running"
+    assert lab.ssh("node-2", "hostname").stdout.strip() == "node-2"
+    # the instance's metadata service is back too
+    token = lab.exec("node-2", "curl", "-s", "-X", "PUT", "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60",
+                     "http://169.254.169.254/latest/api/token").stdout
+    assert token
 
 
 def test_networks_addresses_and_facts(smoke_lab):
@@ -142,9 +172,13 @@ def test_moto_reset_and_reseed_keeps_imds_consistent(smoke_lab):
 def test_service_and_disk_from_topology(smoke_lab):
     code = smoke_lab.exec("client-1", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8080/").stdout
     assert code == "200"
-    dev = smoke_lab.disks["shared"]
+    dev = smoke_lab.host_disks()["shared"]
+    assert dev == "/dev/vdb"
     for host in ("node-1", "node-2"):
         assert smoke_lab.exec(host, "test", "-b", dev).returncode == 0
+    # the same disk on both: what one host writes, the other reads
+    smoke_lab.exec("node-1", "sh", "-c", f"printf lab-smoke-disk | dd of={dev} oflag=direct,sync bs=512 conv=sync status=none")
+    assert smoke_lab.exec("node-2", "dd", f"if={dev}", "iflag=direct", "bs=512", "count=1", "status=none").stdout.startswith("lab-smoke-disk")
 
 
 def smoke_lab_ec2(lab: Lab):
@@ -154,20 +188,24 @@ def smoke_lab_ec2(lab: Lab):
 
 
 def test_down_leaves_nothing_behind():
-    """A lab of its own (another slot), brought up and down: no namespace, link, loop, state."""
+    """A lab of its own (another slot), brought up and down: no namespace, link, cgroup, mount,
+    loop device, process or state left."""
     lab = Lab.from_topology("smoke", slot=9, name="smoke-down")
-    lab.topo.private_dirs = ["/hapair-lab-private-9"]  # a mount point only this lab owns
     try:
         lab.up()
-        assert lab.created_dirs == ["/hapair-lab-private-9"] and os.path.isdir("/hapair-lab-private-9")
         assert any(ns.startswith("hl09-") for ns in netns_list())
+        assert os.path.isdir("/sys/fs/cgroup/unified/hl09-node-1")
         pids = [lab.pid1(h) for h in lab.topo.hosts]
+        print(f"smoke lab (4 hosts) up in {lab.boot_seconds:.1f} s; memory per host (PSS, KiB): "
+              f"{ {h: lab.memory_kib(h) for h in lab.topo.hosts} }")
     finally:
         removed = lab.down()
     assert not [ns for ns in netns_list() if ns.startswith("hl09-")]
     assert not [link for link in link_list() if link.startswith("hl09")]
+    assert not [d for root in CGROUP_ROOTS for d in os.listdir(root) if d.startswith("hl09-")]
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        assert str(lab.dir) not in fh.read()
     assert removed["loops"] and not lab.dir.exists() and not lab.inventory.exists()
-    assert not os.path.exists("/hapair-lab-private-9")  # the lab made this mount point, and removed it
     # gone, or at most a zombie waiting for this sandbox's PID 1 to reap it
     assert not [pid for pid in pids if _alive(pid)]
 

@@ -1,4 +1,4 @@
-"""python -m tests.lab up|down|status|ssh|exec|reset-aws — see tests/lab/README.md."""
+"""python -m tests.lab up|down|status|ssh|exec|crash|boot|reset-aws — see tests/lab/README.md."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +14,7 @@ def _lab(args) -> Lab:
     if getattr(args, "topology", None):
         topo = load(args.topology, slot=args.slot, name=args.name)
         if args.cmd == "up":
-            return Lab(topo)
+            return Lab(topo, release=args.release)
         return Lab.from_state(topo.name)
     running = Lab.running()
     if args.name:
@@ -34,14 +34,20 @@ def main(argv=None) -> int:
         ("ssh", "SSH to a host as Ansible does (ssh HOST [COMMAND...])"),
         ("exec", "run a command inside a host without SSH (exec HOST COMMAND...)"),
         ("reset-aws", "empty moto and seed the lab's EC2 model again"),
+        ("crash", "pull a host's plug: kill its PID 1 (crash HOST)"),
+        ("boot", "power a crashed host on again, its disk kept (boot HOST)"),
     ]:
         p = sub.add_parser(cmd, help=help_)
         p.add_argument("--topology", "-t", default="smoke" if cmd == "up" else None,
                        help="topology name under tests/lab/topologies or a path (up: default smoke)")
         p.add_argument("--name", help="lab name (default: the topology's)")
         p.add_argument("--slot", type=int, help="address/name slot 0..15 (default: the topology's)")
+        if cmd == "up":
+            p.add_argument("--release", help="the hosts' Debian release (bookworm, trixie; default: the topology's image)")
         if cmd == "down":
             p.add_argument("--all", action="store_true", help="every lab on this machine, with or without state")
+        if cmd in ("crash", "boot"):
+            p.add_argument("host")
         if cmd in ("ssh", "exec"):
             p.add_argument("host")
             p.add_argument("command", nargs=argparse.REMAINDER)
@@ -57,12 +63,18 @@ def main(argv=None) -> int:
                   + (f", moto at {lab.aws_endpoint}" if lab.topo.aws is not None else ""))
             print(f"inventory: {lab.inventory}")
             for row in lab.status():
-                print(f"  {row['host']:<12} {row['address']:<15} ssh:{row['ssh_port']:<5} pid1={row['pid1']}")
+                print(f"  {row['host']:<12} {row['address']:<15} ssh:{row['ssh_port']:<5} pid1={row['pid1']} "
+                      f"systemd={row['systemd']} memory={row['memory_kib'] / 1024:.1f} MiB (PSS)")
         elif args.cmd == "down":
             print(json.dumps(lab.down()))
         elif args.cmd == "status":
             for row in lab.status():
                 print(json.dumps(row))
+        elif args.cmd == "crash":
+            lab.crash(args.host)
+            print(f"{args.host}: crashed")
+        elif args.cmd == "boot":
+            print(f"{args.host}: up again in {lab.boot(args.host):.1f}s")
         elif args.cmd == "reset-aws":
             print(json.dumps(lab.reset_aws(), indent=2))
         elif args.cmd == "ssh":

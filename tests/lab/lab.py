@@ -1,16 +1,20 @@
-"""The lab: hosts made of Linux namespaces, a moto server, IMDS emulators, loop-device disks.
+"""The lab: booted Debian servers in Linux namespaces, a moto server, IMDS emulators, disks.
 
-Everything the lab creates carries the topology's slot prefix (``hlNN``): network namespaces
-``hlNN-<host>`` and ``hlNN-aws``, bridges ``hlNNbrI``, root-side veths ``hlNNhHHnI``. Every
-process it starts lives in one of those network namespaces, so ``down`` finds them all with
-``ip netns pids`` and kills them by PID — never by name — whatever state a crashed run left.
+Each host is a Debian server whose PID 1 is real systemd, booted from a copy-on-write overlay
+over a debootstrapped image (``image.py``) by ``hostboot.sh``. Everything the lab creates carries
+the topology's slot prefix (``hlNN``): network namespaces ``hlNN-<host>`` and ``hlNN-aws``,
+bridges ``hlNNbrI``, root-side veths ``hlNNhHHnI``, cgroups ``hlNN-<host>``. Every process it
+starts lives in one of those network namespaces, so ``down`` finds them all with ``ip netns
+pids`` and kills them by PID — never by name — whatever state a crashed run left.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -18,20 +22,27 @@ from pathlib import Path
 
 import yaml
 
-from . import aws
+from . import aws, image
 from .topology import Topology, load
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(__file__).resolve().parent
 STATE_ROOT = Path(os.environ.get("HAPAIR_LAB_STATE", "/tmp/hapair-lab"))
 INVENTORY_DIR = REPO / "inventories" / "lab"
-HOSTINIT = LAB_DIR / "hostinit.sh"
-# tests/lab as seen from inside every host (hostinit.sh binds it there): the checkout itself
-# may be invisible in a host (a clone under /tmp is hidden by the host's private /tmp).
+HOSTBOOT = LAB_DIR / "hostboot.sh"
+# tests/lab as seen from inside every host (hostboot.sh binds it there, read-only).
 HOST_LAB_DIR = "/run/lab/src"
 IMDS = LAB_DIR / "imds.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
-BASE_PACKAGES = ["iproute2", "util-linux", "openssh-server", "tini", "python3"]
+CGROUP_ROOTS = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
+# The names a virtual machine gives its extra disks, in the topology's order.
+DISK_NAMES = ("vdb", "vdc", "vdd", "vde")
+# linux/ext4.h: _IOR('X', 125, __u32), and the flag that drops the journal's pending writes.
+EXT4_IOC_SHUTDOWN = 0x8004587D
+EXT4_GOING_FLAGS_NOLOGFLUSH = 2
+# ext4's multi-mount protection block (struct mmp_struct): its size and the clean sequence.
+MMP_SIZE = 1024
+MMP_SEQ_CLEAN = 0xFF4D4D50
 SSH_OPTIONS = [
     "-o", "StrictHostKeyChecking=no",
     "-o", "UserKnownHostsFile=/dev/null",
@@ -90,21 +101,23 @@ def kill_netns_processes(ns: str, timeout: float = 10.0) -> int:
 
 
 class Lab:
-    def __init__(self, topo: Topology, state_root: Path = STATE_ROOT):
+    def __init__(self, topo: Topology, state_root: Path = STATE_ROOT, release: str | None = None):
         self.topo = topo
         self.dir = state_root / topo.name
+        self.release = release or topo.image
         self.children: list[subprocess.Popen] = []
         self.model: dict = {}
         self.disks: dict[str, str] = {}
-        self.created_dirs: list[str] = []
         self._pid1: dict[str, int] = {}
         self._init_procs: dict[str, subprocess.Popen] = {}
         self.boot_seconds = 0.0
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
-    def from_topology(cls, name_or_path: str, slot: int | None = None, name: str | None = None) -> "Lab":
-        return cls(load(name_or_path, slot=slot, name=name))
+    def from_topology(cls, name_or_path: str, slot: int | None = None, name: str | None = None,
+                      release: str | None = None) -> "Lab":
+        """``release`` (``bookworm``, ``trixie``) overrides the topology's ``image``."""
+        return cls(load(name_or_path, slot=slot, name=name), release=release)
 
     @classmethod
     def from_state(cls, name: str, state_root: Path = STATE_ROOT) -> "Lab":
@@ -113,7 +126,7 @@ class Lab:
             state = json.loads(state_file.read_text())
         except (OSError, ValueError) as err:
             raise LabError(f"no running lab named {name!r} ({state_file}: {err})") from err
-        lab = cls(load(state["topology"], slot=state["slot"], name=name), state_root)
+        lab = cls(load(state["topology"], slot=state["slot"], name=name), state_root, release=state.get("release"))
         lab.model = state.get("aws", {})
         lab.disks = state.get("disks", {})
         lab._pid1 = {h: int(p) for h, p in state.get("pid1", {}).items()}
@@ -143,39 +156,49 @@ class Lab:
     def host_dir(self, host: str) -> Path:
         return self.dir / "hosts" / host
 
+    def disk_path(self, host: str) -> Path:
+        """The host's disk: what it wrote over the image (kept across a crash and a reboot)."""
+        return self.host_dir(host) / "upper"
+
     def ip(self, host: str, net: str | None = None) -> str:
         return str(self.topo.host_ip(host, net))
+
+    def cgroup(self, host: str) -> str:
+        return self.topo.netns(host)
 
     def _save(self) -> None:
         state = {
             "topology": str(self.topo.path),
             "slot": self.topo.slot,
+            "release": self.release,
             "pid1": self._pid1,
             "aws": self.model,
             "disks": self.disks,
-            "created_dirs": self.created_dirs,
         }
         aws.dump(self.dir / "state.json", state)
 
     # ---- up ------------------------------------------------------------------------------
-    def up(self, timeout: float = 60.0) -> "Lab":
+    def up(self, timeout: float = 120.0) -> "Lab":
         if os.geteuid() != 0:
-            raise LabError("the lab needs root (network namespaces, mounts, loop devices)")
+            raise LabError("the lab needs root (namespaces, mounts, cgroups, loop devices)")
+        try:
+            self.image = image.ensure(self.release)
+        except image.ImageError as err:
+            raise LabError(str(err)) from err
         self._check_packages()
         self.down()  # whatever a crashed run of this lab left behind
         t0 = time.monotonic()
         (self.dir / "hosts").mkdir(parents=True)
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"hapair-lab-{self.name}", "-f", str(self.key))
         self._save()
-        self._make_private_dirs()
         self._make_bridges()
         if self.topo.aws is not None:
             self._start_moto()
+        self._make_disks()  # before the hosts: they find their disks at boot, as a VM does
         for host in self.topo.hosts:
             self._make_host_network(host)
         for host in self.topo.hosts:
             self._start_host(host)
-        self._make_disks()
         if self.topo.aws is not None:
             aws.wait_ready(self.topo)
             self.seed_aws()
@@ -186,22 +209,14 @@ class Lab:
         return self
 
     def _check_packages(self) -> None:
-        wanted = BASE_PACKAGES + self.topo.packages
+        """The topology's packages must be in the image (its package lists are in image.py)."""
         missing = []
-        for pkg in wanted:
-            out = sh("dpkg-query", "-W", "-f=${Status}", pkg, check=False).stdout
+        for pkg in self.topo.packages:
+            out = sh("dpkg-query", f"--admindir={self.image.path}/var/lib/dpkg", "-W", "-f=${Status}", pkg, check=False).stdout
             if "install ok installed" not in out:
                 missing.append(pkg)
         if missing:
-            raise LabError(f"Debian packages missing on this machine: {' '.join(missing)} (run `make setup`)")
-
-    def _make_private_dirs(self) -> None:
-        """Mount points for the hosts' private tmpfs dirs; the real directories stay empty."""
-        for d in self.topo.private_dirs:
-            if not os.path.isdir(d):
-                os.mkdir(d, 0o755)
-                self.created_dirs.append(d)
-        self._save()
+            raise LabError(f"the Debian {self.image.release} image lacks {' '.join(missing)}: add them to tests/lab/image.py")
 
     def _make_bridges(self) -> None:
         for name, net in self.topo.networks.items():
@@ -234,6 +249,7 @@ class Lab:
         )
 
     def _make_host_network(self, host: str) -> None:
+        """A fresh network stack: the host's NICs, its addresses and default route, as at power-on."""
         spec = self.topo.hosts[host]
         ns = self.topo.netns(host)
         sh("ip", "netns", "add", ns)
@@ -245,6 +261,13 @@ class Lab:
         if spec.ec2 is not None:
             sh("ip", "-n", ns, "addr", "add", "169.254.169.254/32", "dev", "lo")
 
+    def _remove_host_network(self, host: str) -> None:
+        ns = self.topo.netns(host)
+        kill_netns_processes(ns)  # the IMDS emulator (the hypervisor's, outside the host)
+        for net in self.topo.hosts[host].networks:
+            sh("ip", "link", "del", self.topo.root_veth(host, net), check=False)
+        sh("ip", "netns", "del", ns, check=False)
+
     def _etc_hosts(self) -> str:
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         for host, spec in self.topo.hosts.items():
@@ -255,33 +278,60 @@ class Lab:
             lines.append(f"{self.topo.moto_ip}\taws")
         return "\n".join(lines) + "\n"
 
-    def _start_host(self, host: str) -> None:
+    def _prepare_host(self, host: str) -> None:
+        """What hostboot.sh installs at the host's first boot: identity, setup, services."""
         spec = self.topo.hosts[host]
         hd = self.host_dir(host)
-        hd.mkdir(parents=True)
+        (hd / "services").mkdir(parents=True)
         (hd / "hosts").write_text(self._etc_hosts())
         shutil.copy(f"{self.key}.pub", hd / "authorized_keys")
         (hd / "setup.sh").write_text("\n".join(spec.setup) + "\n" if spec.setup else "")
-        services = "".join(
-            f"nohup sh -c {_quote(s['command'])} > /var/log/lab/{s['name']}.log 2>&1 < /dev/null &\n" for s in spec.services
+        for svc in spec.services:
+            (hd / "services" / f"lab-{svc['name']}.service").write_text(
+                "# hapair lab: a service of the topology, written by tests/lab/lab.py\n"
+                "[Unit]\n"
+                f"Description=hapair lab service {svc['name']}\n"
+                "After=lab-setup.service\n\n"
+                "[Service]\n"
+                f"Environment=LAB_DIR={HOST_LAB_DIR}\n"
+                f"ExecStart=/bin/sh -c {_systemd_quote(svc['command'])}\n"
+                f"StandardOutput=append:/var/log/lab/{svc['name']}.log\n"
+                "StandardError=inherit\n\n"
+                "[Install]\n"
+                "WantedBy=multi-user.target\n"
+            )
+
+    def _start_host(self, host: str) -> None:
+        """Power on: boot the host's systemd from its disk (the overlay) over the image."""
+        spec = self.topo.hosts[host]
+        hd = self.host_dir(host)
+        if not hd.exists():
+            self._prepare_host(host)
+        disks = " ".join(f"{dev}:{DISK_NAMES[i]}" for i, dev in enumerate(self.disks.values()))
+        cgroup_mode = image.RELEASES[self.release]["cgroup"]
+        (hd / "boot.env").write_text(
+            f"IMAGE={self.image.path}\nHOST={host}\nSSH_PORT={spec.ssh_port}\nCGROUP={self.cgroup(host)}\n"
+            f"CGROUP_MODE={cgroup_mode}\nDISKS='{disks}'\nLAB_SRC={LAB_DIR}\n"
         )
-        (hd / "services.sh").write_text(services)
-        (hd / "private_dirs").write_text("".join(f"{d}\n" for d in self.topo.private_dirs))
-        log = open(hd / "init.log", "wb")  # noqa: SIM115 - owned by the child
+        for root in CGROUP_ROOTS:
+            os.makedirs(f"{root}/{self.cgroup(host)}", exist_ok=True)
+        log = open(hd / "boot.log", "ab")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(
             [
-                "ip", "netns", "exec", self.topo.netns(host),
-                "unshare", "--mount", "--uts", "--ipc", "--pid", "--kill-child", "--mount-proc", "--propagation", "private",
-                "/bin/sh", str(HOSTINIT), str(hd), host, str(spec.ssh_port),
+                "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child", "--propagation", "private",
+                "nsenter", f"--net=/run/netns/{self.topo.netns(host)}", "/bin/sh", str(HOSTBOOT), str(hd),
             ],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.children.append(proc)
         self._init_procs[host] = proc
+        self._pid1.pop(host, None)
 
     def _make_disks(self) -> None:
         if not self.topo.disks:
             return
+        if len(self.topo.disks) > len(DISK_NAMES):
+            raise LabError(f"at most {len(DISK_NAMES)} disks")
         (self.dir / "disks").mkdir()
         for name, size_mb in self.topo.disks.items():
             img = self.dir / "disks" / f"{name}.img"
@@ -289,6 +339,20 @@ class Lab:
                 fh.truncate(size_mb * 1024 * 1024)
             self.disks[name] = sh("losetup", "--find", "--show", str(img)).stdout.strip()
         self._save()
+
+    def host_disks(self) -> dict[str, str]:
+        """Disk name -> its device path inside every host (``/dev/vdb``, ...)."""
+        return {name: f"/dev/{DISK_NAMES[i]}" for i, name in enumerate(self.disks)}
+
+    def _start_imds(self, host: str) -> None:
+        log = open(self.host_dir(host) / "imds.log", "ab")  # noqa: SIM115
+        self.children.append(
+            subprocess.Popen(
+                ["ip", "netns", "exec", self.topo.netns(host), SYSTEM_PYTHON, str(IMDS), "--config",
+                 str(self.host_dir(host) / "imds.json")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        )
 
     def seed_aws(self) -> dict:
         """(Re)create the EC2 model in moto, point every IMDS at it, (re)start the IMDS."""
@@ -300,13 +364,7 @@ class Lab:
             already = cfg.exists()
             aws.dump(cfg, aws.imds_config(self.topo, host, self.model))
             if not already:
-                log = open(self.host_dir(host) / "imds.log", "wb")  # noqa: SIM115
-                self.children.append(
-                    subprocess.Popen(
-                        ["ip", "netns", "exec", self.topo.netns(host), SYSTEM_PYTHON, str(IMDS), "--config", str(cfg)],
-                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                    )
-                )
+                self._start_imds(host)
         self._save()
         return self.model
 
@@ -317,29 +375,43 @@ class Lab:
         self.write_inventory()
         return model
 
-    def _wait_hosts(self, timeout: float) -> None:
+    def _wait_hosts(self, timeout: float, hosts: list[str] | None = None) -> None:
+        """Until every host is booted, set up and reachable over SSH (and its IMDS answers)."""
         deadline = time.monotonic() + timeout
-        pending = dict(self.topo.hosts)
+        pending = {h: self.topo.hosts[h] for h in (hosts or self.topo.hosts)}
+        watched = dict(pending)
         while pending:
             for host in list(pending):
                 proc = self._init_procs[host]
                 if proc.poll() is not None:
-                    raise LabError(f"host {host} failed to boot: {self._tail(self.host_dir(host) / 'init.log')}")
+                    raise LabError(f"host {host} failed to boot: {self._tail(self.host_dir(host) / 'boot.log')}")
                 if host not in self._pid1:
                     kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
                     pids = kids.read_text().split() if kids.exists() else []
                     if pids:
                         self._pid1[host] = int(pids[0])
-                if host in self._pid1 and self._port_open(self.ip(host), self.topo.hosts[host].ssh_port):
+                if host in self._pid1 and self._set_up(host) and self._port_open(self.ip(host), self.topo.hosts[host].ssh_port):
                     del pending[host]
             if self.topo.aws is not None:
-                for host, spec in self.topo.hosts.items():
+                for host, spec in watched.items():
                     if spec.ec2 is not None and host not in pending and not self._imds_up(host):
                         pending[host] = spec
             if pending and time.monotonic() > deadline:
                 raise LabError(f"hosts not reachable after {timeout}s: {', '.join(pending)}")
             if pending:
                 time.sleep(0.05)
+
+    def _set_up(self, host: str) -> bool:
+        """The first boot's setup unit has finished (raises with its output when it failed)."""
+        rc_file = self.disk_path(host) / "var/lib/lab/setup.rc"
+        try:
+            rc = rc_file.read_text().strip()
+        except OSError:
+            return False
+        if rc != "0":
+            raise LabError(f"host {host}: a setup command failed ({rc}):\n"
+                           f"{self._tail(self.disk_path(host) / 'var/log/lab/setup.log')}")
+        return True
 
     def _imds_up(self, host: str) -> bool:
         out = sh("ip", "netns", "exec", self.topo.netns(host), "ss", "-Hltn", "sport = :80", check=False).stdout
@@ -359,6 +431,112 @@ class Lab:
             return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    # ---- power: crash and boot -----------------------------------------------------------
+    def crash(self, host: str) -> None:
+        """Pull the plug: the host's PID 1 is killed, so everything in it dies at once, and its
+        NICs go dark (a dead machine answers nothing, not even ARP for the addresses it held).
+        The host's disk (overlay) is kept for ``boot``.
+
+        The lab's shared disks are left as a power cut leaves them. One kernel serves every
+        host, and it would unmount a dead host's file systems cleanly when the host's mount
+        namespace goes; a power cut never does. So an ext4 file system of a lab disk mounted in
+        the host is first shut down without flushing its journal (EXT4_IOC_SHUTDOWN, as xfstests
+        simulate a power cut: the journal still needs recovery), and the multi-mount protection
+        block that the kernel marks clean on that unmount gets back the sequence the host last
+        wrote (a crashed node never marks it clean)."""
+        pid = self.pid1(host)
+        frozen = self._shutdown_disk_filesystems(pid)
+        os.kill(pid, 9)
+        proc = self._init_procs.get(host)
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc is not None:
+            proc.wait(timeout=10)
+        for net in self.topo.hosts[host].networks:
+            sh("ip", "link", "set", self.topo.root_veth(host, net), "down")
+        for device, offset, block in frozen:
+            _restore_mmp_block(device, offset, block)
+        self._pid1.pop(host, None)
+        self._save()
+
+    def boot(self, host: str, timeout: float = 60.0) -> float:
+        """Power on a host that is down, with its disk as the crash left it; returns the
+        seconds until it is reachable over SSH. Its network comes up fresh (no address that
+        was added at run time survives, as on a real machine)."""
+        if self.running_host(host):
+            raise LabError(f"host {host} is running: crash it first")
+        t0 = time.monotonic()
+        self.image = image.ensure(self.release)
+        self._remove_host_network(host)
+        self._make_host_network(host)
+        if self.topo.hosts[host].ec2 is not None and (self.host_dir(host) / "imds.json").exists():
+            self._start_imds(host)
+        self._start_host(host)
+        self._wait_hosts(timeout, hosts=[host])
+        self._save()
+        return time.monotonic() - t0
+
+    def reboot(self, host: str, timeout: float = 60.0) -> float:
+        """A power cycle: ``crash`` then ``boot``."""
+        if self.running_host(host):
+            self.crash(host)
+        return self.boot(host, timeout)
+
+    def _shutdown_disk_filesystems(self, pid: int) -> list[tuple[str, int, bytes]]:
+        """Shut down the host's ext4 file systems on lab disks; return (controller device, MMP
+        block offset, MMP block as the host last wrote it) for each that has MMP."""
+        in_host = {v: self.disks[k] for k, v in self.host_disks().items()}
+        try:
+            mounts = Path(f"/proc/{pid}/mounts").read_text().splitlines()
+        except OSError:
+            return []
+        frozen = []
+        for line in mounts:
+            fields = line.split()
+            if len(fields) < 3 or fields[0] not in in_host or fields[2] != "ext4":
+                continue
+            target = fields[1].encode().decode("unicode_escape")
+            try:
+                fd = os.open(f"/proc/{pid}/root{target}", os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue
+            try:
+                fcntl.ioctl(fd, EXT4_IOC_SHUTDOWN, struct.pack("I", EXT4_GOING_FLAGS_NOLOGFLUSH))
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+            offset = _mmp_offset(in_host[fields[0]])
+            if offset is not None:
+                with open(in_host[fields[0]], "rb") as dev:
+                    dev.seek(offset)
+                    frozen.append((in_host[fields[0]], offset, dev.read(MMP_SIZE)))
+        return frozen
+
+    def running_host(self, host: str) -> bool:
+        pid = self._pid1.get(host)
+        return bool(pid and _alive(pid))
+
+    def memory_kib(self, host: str) -> int:
+        """Proportional set size of every process of the host (its PID namespace), in KiB."""
+        pid = self.pid1(host)
+        ns = os.readlink(f"/proc/{pid}/ns/pid")
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") != ns:
+                    continue
+                for line in Path(f"/proc/{entry}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+            except OSError:
+                continue
+        return total
 
     # ---- inventory -----------------------------------------------------------------------
     def write_inventory(self) -> Path:
@@ -392,7 +570,7 @@ class Lab:
             "ansible_python_interpreter": SYSTEM_PYTHON,
             "lab_name": self.name,
             "lab_vip_network": str(self.topo.vip_network),
-            "lab_disks": dict(self.disks),
+            "lab_disks": self.host_disks(),
         }
         if self.topo.aws is not None:
             all_vars.update(
@@ -440,12 +618,14 @@ class Lab:
         namespaces = set(netns_list())
         rows = []
         for host, spec in self.topo.hosts.items():
-            pid = self._pid1.get(host)
+            running = self.running_host(host)
             rows.append(
                 {
                     "host": host,
                     "netns": self.topo.netns(host) if self.topo.netns(host) in namespaces else None,
-                    "pid1": pid if pid and _alive(pid) else None,
+                    "pid1": self._pid1.get(host) if running else None,
+                    "systemd": self.exec(host, "systemctl", "is-system-running", check=False).stdout.strip() if running else None,
+                    "memory_kib": self.memory_kib(host) if running else None,
                     "address": self.ip(host),
                     "ssh_port": spec.ssh_port,
                     "ssh": self._port_open(self.ip(host), spec.ssh_port),
@@ -471,13 +651,38 @@ class Lab:
         return removed
 
 
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "'\"'\"'") + "'"
+def _mmp_offset(device: str) -> int | None:
+    """Byte offset of an ext4 file system's MMP block (None without MMP)."""
+    out = sh("dumpe2fs", "-h", device, check=False).stdout
+    fields = {k.strip(): v.strip() for k, _sep, v in (line.partition(":") for line in out.splitlines())}
+    if "MMP block number" not in fields:
+        return None
+    return int(fields["MMP block number"]) * int(fields["Block size"])
+
+
+def _restore_mmp_block(device: str, offset: int, block: bytes, timeout: float = 10.0) -> None:
+    """Once the kernel has written its clean-unmount MMP sequence, put back the dead host's."""
+    deadline = time.monotonic() + timeout
+    fd = os.open(device, os.O_RDWR)
+    try:
+        while time.monotonic() < deadline:
+            if struct.unpack_from("<I", os.pread(fd, MMP_SIZE, offset), 4)[0] == MMP_SEQ_CLEAN:
+                break
+            time.sleep(0.05)
+        os.pwrite(fd, block, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _systemd_quote(s: str) -> str:
+    """One argument of a unit's ExecStart= (systemd's quoting; $ and % are not expanded)."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$").replace("%", "%%") + '"'
 
 
 def teardown_prefix(prefix: str) -> dict:
-    """Kill, unplug and delete every namespace and link whose name has this prefix."""
-    removed = {"processes": 0, "netns": [], "links": []}
+    """Kill, unplug and delete every namespace, link and cgroup whose name has this prefix."""
+    removed = {"processes": 0, "netns": [], "links": [], "cgroups": []}
     namespaces = [ns for ns in netns_list() if ns.startswith(prefix + "-")]
     # Hosts first (their PID 1 takes the whole host down), then the aws namespace.
     for ns in sorted(namespaces, key=lambda n: n.endswith("-aws")):
@@ -489,21 +694,35 @@ def teardown_prefix(prefix: str) -> dict:
         if link.startswith(prefix):
             sh("ip", "link", "del", link, check=False)
             removed["links"].append(link)
+    removed["cgroups"] = remove_cgroups(prefix)
+    return removed
+
+
+def remove_cgroups(prefix: str, timeout: float = 10.0) -> list[str]:
+    """The hosts' cgroup trees (``hlNN-<host>`` under each hierarchy), deepest first; a cgroup
+    whose last process is still exiting is busy for a moment, so this retries."""
+    removed = []
+    deadline = time.monotonic() + timeout
+    for root in CGROUP_ROOTS:
+        for top in sorted(Path(root).glob(f"{prefix}-*")):
+            for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+                while True:
+                    try:
+                        os.rmdir(dirpath)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError as err:
+                        if time.monotonic() > deadline:
+                            raise LabError(f"cgroup {dirpath} cannot be removed: {err}") from err
+                        time.sleep(0.05)
+            removed.append(str(top))
     return removed
 
 
 def release_state_dir(state_dir: Path) -> list[str]:
-    """Detach the loop devices backed by files of this lab, remove the mount points it created
-    (when empty and no other host still mounts them), then delete its state."""
-    try:
-        created = json.loads((state_dir / "state.json").read_text()).get("created_dirs", [])
-    except (OSError, ValueError):
-        created = []
-    for d in created:
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass  # not empty, or another lab's host still has it as a mount point
+    """Detach the loop devices backed by files of this lab, then delete its state (the hosts'
+    disks included)."""
     loops = []
     out = sh("losetup", "-J", "-l", check=False).stdout.strip()
     for dev in json.loads(out).get("loopdevices", []) if out else []:
@@ -517,7 +736,7 @@ def release_state_dir(state_dir: Path) -> list[str]:
 
 def teardown_all(state_root: Path = STATE_ROOT) -> dict:
     """Every lab on this machine (``down --all``), whether or not its state survived."""
-    total = {"processes": 0, "netns": [], "links": [], "loops": []}
+    total = {"processes": 0, "netns": [], "links": [], "cgroups": [], "loops": []}
     for slot in range(16):
         part = teardown_prefix(f"hl{slot:02d}")
         for k, v in part.items():

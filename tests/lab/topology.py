@@ -21,11 +21,9 @@ A topology is a YAML file (see ``topologies/*.yml`` and ``README.md``)::
       region: us-east-1
       subnets:               # default: one subnet per network, the whole /24, zone "a"
         - {name: app-a, network: lan, az: a, offset: 0, prefix: 25}
-    disks: {shared: {size_mb: 64}}        # loop devices every host can see
-    private_dirs: [/data]    # top-level directories that are not overlaid (appliance data
-                             # paths): each host mounts a tmpfs of its own there; the lab
-                             # creates a missing mount point and removes it on down
-    packages: [keepalived]   # Debian packages the hosts need (installed on the real machine)
+    disks: {shared: {size_mb: 64}}        # loop devices every host sees (/dev/vdb, ...)
+    image: bookworm          # the hosts' Debian release (image.py: bookworm, trixie)
+    packages: [keepalived]   # Debian packages the hosts need: the image must have them
 
 Addresses come from 198.19.0.0/16, part of 198.18.0.0/15 which RFC 2544 reserves for network
 benchmarking: no real network uses it. Slot ``s``, network index ``n`` is
@@ -45,6 +43,8 @@ from typing import Any
 
 import yaml
 
+from .image import DEFAULT_RELEASE, RELEASES
+
 TOPOLOGY_DIR = Path(__file__).resolve().parent / "topologies"
 BASE = ipaddress.IPv4Network("198.19.0.0/16")
 MAX_SLOT = 15
@@ -55,7 +55,6 @@ MOTO_HOST = 2
 GATEWAY_HOST = 254
 FIRST_HOST = 10
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-OVERLAID = ("etc", "var", "root", "opt", "srv", "home", "usr")  # copy-on-write in every host
 
 
 class TopologyError(ValueError):
@@ -113,7 +112,7 @@ class Topology:
     subnets: list[Subnet]
     disks: dict[str, int]
     packages: list[str]
-    private_dirs: list[str] = field(default_factory=list)
+    image: str = "bookworm"
     path: Path | None = None
 
     # ---- names: every object the lab makes carries the slot prefix ----------------------
@@ -215,7 +214,7 @@ def _str_list(where: str, value: Any) -> list[str]:
 def parse(data: dict[str, Any], slot: int | None = None, name: str | None = None) -> Topology:
     if not isinstance(data, dict):
         raise TopologyError("a topology must be a mapping")
-    unknown = set(data) - {"name", "slot", "networks", "hosts", "aws", "disks", "packages", "private_dirs", "description"}
+    unknown = set(data) - {"name", "slot", "networks", "hosts", "aws", "disks", "packages", "image", "description"}
     if unknown:
         raise TopologyError(f"unknown topology keys: {', '.join(sorted(unknown))}")
     lab_name = _check_name("lab", name or data.get("name"))
@@ -302,10 +301,9 @@ def parse(data: dict[str, Any], slot: int | None = None, name: str | None = None
             raise TopologyError(f"disk {dname}: size_mb must be 8..4096")
         disks[_check_name("disk", dname)] = size
 
-    private_dirs = _str_list("private_dirs", data.get("private_dirs"))
-    for d in private_dirs:
-        if not re.match(r"^/[a-z][a-z0-9_-]*$", d) or d.strip("/") in OVERLAID + ("run", "tmp", "proc", "sys", "dev"):
-            raise TopologyError(f"private_dirs: {d!r} must be a top-level directory that the lab does not already isolate")
+    release = data.get("image", DEFAULT_RELEASE)
+    if release not in RELEASES:
+        raise TopologyError(f"image: {release!r} is not a Debian release the lab builds ({', '.join(RELEASES)})")
 
     topo = Topology(
         name=lab_name,
@@ -316,7 +314,7 @@ def parse(data: dict[str, Any], slot: int | None = None, name: str | None = None
         subnets=subnets,
         disks=disks,
         packages=_str_list("packages", data.get("packages")),
-        private_dirs=private_dirs,
+        image=release,
     )
     for h in topo.hosts.values():
         if h.ec2 is not None:

@@ -77,9 +77,8 @@ def test_default_subnet_per_network():
         ({"hosts": {"a": {"colour": "red"}}}, "unknown keys colour"),
         ({"hosts": {"a": {"services": ["x"]}}}, "services must be a list"),
         ({"surprise": 1}, "unknown topology keys: surprise"),
-        ({"private_dirs": ["/etc"]}, "must be a top-level directory that the lab does not already isolate"),
-        ({"private_dirs": ["/data/sub"]}, "must be a top-level directory"),
-        ({"private_dirs": ["relative"]}, "must be a top-level directory"),
+        ({"private_dirs": ["/data"]}, "unknown topology keys: private_dirs"),
+        ({"image": "buster"}, "image: 'buster' is not a Debian release the lab builds"),
         ({"networks": ["lan", "lan"]}, "unique names"),
         ({"disks": {"d": {"size_mb": 1}}}, "size_mb must be 8..4096"),
         ({"aws": {"subnets": [{"name": "s", "network": "lan", "prefix": 25, "offset": 3}]}}, "does not start a /25"),
@@ -105,8 +104,15 @@ def test_shipped_topologies_parse():
         topo = topology.load(f)
         assert topo.name == f.stem
         slots.setdefault(topo.slot, []).append(topo.name)
-    # shipped labs must be able to run side by side
+    # shipped labs must be able to run side by side, on Debian 12 and on Debian 13 at once
     assert all(len(names) == 1 for names in slots.values()), slots
+    from tests.lab.pytest_support import ALT_SLOTS
+
+    assert set(ALT_SLOTS) <= {topology.load(f).name for f in files}
+    taken = set(slots) | {9}  # 9: the lab's own teardown tests
+    assert not taken & set(ALT_SLOTS.values()), (slots, ALT_SLOTS)
+    assert len(set(ALT_SLOTS.values())) == len(ALT_SLOTS)
+    assert all(0 <= s <= topology.MAX_SLOT for s in ALT_SLOTS.values())
 
 
 def test_unknown_topology_name_lists_the_known_ones():

