@@ -6,16 +6,18 @@ benchmark while tests/integration/vip runs (same slot).
 """
 from __future__ import annotations
 
-import os
 import shlex
+import shutil
 import time
+from pathlib import Path
 
 from tests.integration.vip.awsproxy import AwsProxy
 from tests.lab import aws
 from tests.lab.lab import REPO
 
 AGENT = "/usr/lib/ocf/resource.d/heartbeat/aws-vpc-move-ip"
-COLLECTIONS = REPO / ".venv" / "collections"  # holds ansible_collections/hapair/ha -> the checkout
+# The collection's plugins are copied into the host here (hosts do not see the controller's files).
+HOST_COLLECTIONS = "/opt/hapair-bench/collections"
 HOST_ENV = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"]
 # Our command exactly as the role installs it, but importing the module_utils from the checkout.
 OURS = (
@@ -61,10 +63,20 @@ def proxy_for(lab) -> AwsProxy:
     return AwsProxy(lab.aws_endpoint, host=str(lab.topo.first_network.controller_ip)).start()
 
 
+def install_ours(lab, host: str) -> None:
+    """Copy the checkout's plugins into the host (through its PID 1's root), as the role's
+    install would put the command's code there."""
+    dest = Path(f"/proc/{lab.pid1(host)}/root{HOST_COLLECTIONS}/ansible_collections/hapair/ha/plugins")
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(REPO / "plugins", dest, ignore=shutil.ignore_patterns("__pycache__"))
+
+
 def run_ours(lab, host: str, tables: list[str], endpoint: str) -> float:
     """hapair-route-failover --self inside ``host``: IMDSv2 for the ENI, instance-profile
     credentials; returns the wall time in seconds."""
-    argv = [*HOST_ENV, "/usr/bin/python3", "-c", OURS % str(COLLECTIONS), "--self", "--vip", vip_of(lab),
+    if lab.exec(host, "test", "-d", HOST_COLLECTIONS, check=False).returncode != 0:
+        install_ours(lab, host)
+    argv = [*HOST_ENV, "/usr/bin/python3", "-c", OURS % HOST_COLLECTIONS, "--self", "--vip", vip_of(lab),
             "--endpoint-url", endpoint, "--json"]
     for rtb in tables:
         argv += ["--route-table-id", rtb]
@@ -103,10 +115,10 @@ def run_agent(lab, host: str, tables: list[str], wrapper: str) -> float:
     return took
 
 
-def require_agent() -> None:
-    missing = [p for p in (AGENT, "/usr/bin/aws") if not os.path.exists(p)]
+def require_agent(lab, host: str) -> None:
+    missing = [p for p in (AGENT, "/usr/bin/aws") if lab.exec(host, "test", "-e", p, check=False).returncode != 0]
     if missing:
-        raise SystemExit(f"missing {', '.join(missing)}: apt-get install resource-agents awscli")
+        raise SystemExit(f"missing in the host image: {', '.join(missing)} (resource-agents, awscli in tests/lab/image.py)")
 
 
 def quote(argv) -> str:

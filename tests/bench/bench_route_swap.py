@@ -26,13 +26,12 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-agent", action="store_true", help="only our command")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    if not args.skip_agent:
-        _vip.require_agent()
-
     lab = Lab.from_topology("vip")
     rows = []
     try:
         lab.up()
+        if not args.skip_agent:
+            _vip.require_agent(lab, "db-01")
         proxy = _vip.proxy_for(lab)
         here, there = _vip.primary_eni(lab, "db-01"), _vip.primary_eni(lab, "db-02")
         wrapper = None if args.skip_agent else _vip.prepare_agent(lab, "db-01", proxy.url)

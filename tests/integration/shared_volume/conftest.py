@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab import ansible_run
+from tests.lab import ansible_run, observe
 from tests.lab.pytest_support import running_lab
 
 HERE = Path(__file__).resolve().parent
@@ -38,17 +38,24 @@ class PairLab:
         return self.lab.exec(host, "sh", "-c", command, check=check)
 
     def state(self, host: str) -> str:
-        out = self.sh(host, "cat /run/keepalived-hapair/GITLAB.state", check=False).stdout.split()
-        return out[0] if out else ""
+        """VRRP state from keepalived itself (its data dump); STOP when it is not running."""
+        return observe.keepalived_state(self.lab, host)
 
     def mounted(self, host: str) -> bool:
-        return self.sh(host, f"mountpoint -q {MOUNT_POINT}", check=False).returncode == 0
+        """The kernel's view: the volume's mount point is in the host's /proc/mounts."""
+        return observe.mounted(self.lab, host, MOUNT_POINT)
 
     def has_vip(self, host: str) -> bool:
-        return bool(self.sh(host, f"ip -o -4 addr show to {self.vip}/32", check=False).stdout.strip())
+        return observe.has_address(self.lab, host, self.vip)
 
     def keepalived_running(self, host: str) -> bool:
-        return self.sh(host, "pgrep -x keepalived", check=False).returncode == 0
+        return observe.keepalived_active(self.lab, host)
+
+    def power_on(self) -> None:
+        """Boot any host a crash drill left down (as an operator powers a server back on)."""
+        for host in self.lab.topo.hosts:
+            if not self.lab.running_host(host):
+                self.lab.boot(host)
 
     def master(self) -> str:
         masters = [h for h in PAIR if self.state(h) == "MASTER"]
@@ -74,7 +81,8 @@ class PairLab:
         return body if rc == 0 else ""
 
     def notify_log(self, host: str) -> str:
-        return self.sh(host, "cat /var/log/keepalived/notify.log", check=False).stdout
+        """keepalived's journal: its own lines and the collection's dispatcher, checks and hooks."""
+        return observe.journal(self.lab, host)
 
     def wait(self, predicate, timeout: float, interval: float = 0.1, what: str = "") -> float:
         t0 = time.monotonic()
@@ -98,19 +106,31 @@ class PairLab:
         return self.master()
 
     # ---- actions ----------------------------------------------------------------------------
-    def kill_keepalived(self, host: str) -> None:
-        """SIGKILL every keepalived process of a node: no notify script runs."""
-        pids = self.sh(host, "pgrep -x keepalived", check=False).stdout.split()
-        assert pids, f"no keepalived on {host}"
-        self.lab.exec(host, "kill", "-9", *pids)
+    def kill_keepalived(self, host: str, whom: str = "main") -> None:
+        """SIGKILL keepalived through systemd: ``main`` - its main process (systemd then stops
+        what is left of the service); ``all`` - every process of the service at once, so that
+        no keepalived process is left to run a notify script."""
+        assert self.keepalived_running(host), f"no keepalived on {host}"
+        self.lab.exec(host, "systemctl", "kill", "-s", "KILL", f"--kill-whom={whom}", "keepalived")
 
     def start_keepalived(self, host: str) -> None:
-        self.lab.exec(host, "/etc/init.d/keepalived-hapair", "start")
+        self.lab.exec(host, "systemctl", "start", "keepalived")
 
     def run(self, check: bool = False, diff: bool = False, **overrides):
         ev = {"pair_vip": f"{self.vip}/32"}
         ev.update(overrides)
         return ansible_run.playbook(self.lab, PLAYBOOK, "-e", f"@{LAB_VARS}", extra_vars=ev, check=check, diff=diff)
+
+
+def served(pair, host: str, name: str, text: str):
+    """A predicate: ``host`` answers on the VIP and serves /uploads/NAME with ``text``."""
+    def check():
+        if pair.served_by() != host:
+            return False
+        rc, body = pair.http(f"/uploads/{name}")
+        return rc == 0 and body == text
+    check.__doc__ = f"{host} serves /uploads/{name} on the VIP"
+    return check
 
 
 def _crc32c(crc: int, data: bytes) -> int:

@@ -16,7 +16,7 @@ SNAPSHOT = (
 
 
 def snapshot(pair_lab) -> dict:
-    device = pair_lab.lab.disks["shared"]
+    device = pair_lab.lab.host_disks()["shared"]
     return {h: pair_lab.sh(h, SNAPSHOT.format(device=device), check=False).stdout for h in PAIR}
 
 

@@ -8,67 +8,66 @@ import time
 
 import pytest
 
-from .conftest import CONFIG, MOUNT_POINT, PAIR, VOLUME, write_mmp_sequence
+from tests.lab import observe
+
+from .conftest import CONFIG, MOUNT_POINT, PAIR, VOLUME, served, write_mmp_sequence
 
 
 @pytest.fixture(autouse=True)
 def healthy_pair(converged):
-    """Before each drill: both keepalived running, both apps up, the pair settled."""
+    """Before each drill: both hosts up, both keepalived running, both apps up, the pair settled."""
+    converged.power_on()
     for host in PAIR:
-        converged.sh(host, "rm -f /etc/lab-webapp/broken; /etc/init.d/lab-webapp start")
+        converged.sh(host, "rm -f /etc/lab-webapp/broken; systemctl start lab-webapp")
         if not converged.keepalived_running(host):
             converged.start_keepalived(host)
     converged.settled(timeout=60)
     return converged
 
 
-def served(pair, host: str, name: str, text: str):
-    def check():
-        if pair.served_by() != host:
-            return False
-        rc, body = pair.http(f"/uploads/{name}")
-        return rc == 0 and body == text
-    check.__doc__ = f"{host} serves /uploads/{name} on the VIP"
-    return check
-
-
 def stop_both(pair) -> tuple[str, str, str]:
     """A clean stop of both nodes (the MASTER unmounts on STOP): (master, backup, device)."""
     master = pair.master()
     backup = pair.other(master)
-    pair.sh(backup, "/etc/init.d/keepalived-hapair stop")
-    pair.sh(master, "/etc/init.d/keepalived-hapair stop")
+    pair.sh(backup, "systemctl stop keepalived")
+    pair.sh(master, "systemctl stop keepalived")
     pair.wait(lambda: not pair.mounted(master), 10)
-    return master, backup, pair.lab.disks["shared"]
+    return master, backup, pair.lab.host_disks()["shared"]
 
 
-def test_sigkill_of_the_masters_keepalived_moves_vip_volume_and_data(converged):
+@pytest.mark.parametrize("whom", ["main", "all"])
+def test_sigkill_of_the_masters_keepalived_moves_vip_volume_and_data(converged, whom):
+    """``--kill-whom=main``: systemd stops the rest of keepalived, whose VRRP child runs the STOP
+    notify; ``--kill-whom=all``: no keepalived process is left to notify anything, and the
+    unit's ExecStopPost= releases the VIP and the volume."""
     old = converged.master()
     new = converged.other(old)
     converged.put("before-sigkill.txt", "written on the old MASTER")
+    cursor = observe.journal_cursor(converged.lab, old)
     t0 = time.monotonic()
-    converged.kill_keepalived(old)
+    converged.kill_keepalived(old, whom)
     took = converged.wait(served(converged, new, "before-sigkill.txt", "written on the old MASTER"), 30)
-    print(f"SIGKILL of {old}'s keepalived -> {new} serves the file on the VIP after {took:.2f}s")
+    print(f"SIGKILL ({whom}) of {old}'s keepalived -> {new} serves the file on the VIP after {took:.2f}s")
     assert converged.state(new) == "MASTER" and converged.mounted(new) and converged.has_vip(new)
-    # keepalived ran no notify script on the old MASTER; its watchdog released everything
     converged.wait(lambda: not converged.mounted(old) and not converged.has_vip(old), 5)
-    log = converged.notify_log(old)
-    assert "watchdog GITLAB: keepalived is gone while GITLAB is MASTER" in log
-    assert f"removed {converged.vip}/32 from eth0" in log
-    assert f"10-shared-volume-data: unmount {converged.lab.disks['shared']} from {MOUNT_POINT}" in log
+    log = observe.journal_after(converged.lab, old, cursor)
+    assert f"10-shared-volume-data: unmount /dev/vdb from {MOUNT_POINT}" in log, log
+    if whom == "all":
+        assert "keepalived stopped (signal, killed KILL) while GITLAB was MASTER (hooks done)" in log, log
+        assert f"removed {converged.vip}/32 from eth0" in log, log
     assert time.monotonic() - t0 < 30
-    # the killed node comes back as BACKUP and does not take anything back
-    converged.start_keepalived(old)
+    # systemd restarts it (Restart=on-failure): back as BACKUP, it takes nothing back
     assert converged.settled(timeout=30) == new
+    assert observe.keepalived_active(converged.lab, old)
 
 
 def test_a_failed_app_is_restarted_once_and_the_node_stays_master(converged):
     master = converged.master()
-    converged.sh(master, "kill $(cat /run/lab-webapp.pid)")
-    converged.wait(lambda: "passes after the restart" in converged.notify_log(master), 20)
-    log = converged.notify_log(master)
-    assert "check pair_app: failed: restarting the service once (/etc/init.d/lab-webapp restart)" in log
+    cursor = observe.journal_cursor(converged.lab, master)
+    converged.sh(master, "systemctl kill -s KILL lab-webapp")
+    converged.wait(lambda: "passes after the restart" in observe.journal_after(converged.lab, master, cursor), 20)
+    log = observe.journal_after(converged.lab, master, cursor)
+    assert "check pair_app: failed: restarting the service once (systemctl restart lab-webapp)" in log
     assert converged.state(master) == "MASTER" and converged.mounted(master)
     assert converged.served_by() == master
     assert "giving up" not in log
@@ -79,17 +78,21 @@ def test_an_app_that_stays_down_makes_the_check_give_up_and_the_peer_take_over(c
     new = converged.other(old)
     converged.put("before-app-failure.txt", "written before the app broke")
     # the one restart cannot help: the app refuses to start while it is broken
-    converged.sh(old, "touch /etc/lab-webapp/broken; /etc/init.d/lab-webapp stop")
+    cursor = observe.journal_cursor(converged.lab, old)
+    converged.sh(old, "touch /etc/lab-webapp/broken; systemctl stop lab-webapp")
     took = converged.wait(served(converged, new, "before-app-failure.txt", "written before the app broke"), 40)
     print(f"app stopped on {old} -> {new} serves the file on the VIP after {took:.2f}s")
     converged.wait(lambda: not converged.keepalived_running(old), 10)
     assert not converged.mounted(old) and not converged.has_vip(old)
     assert converged.mounted(new) and converged.state(new) == "MASTER"
-    log = converged.notify_log(old)
-    assert "restart: lab-webapp: broken" in log, log
+    log = observe.journal_after(converged.lab, old, cursor)
+    assert "restart exited with status 1" in log, log
+    assert "lab-webapp: broken (/etc/lab-webapp/broken exists)" in observe.journal(converged.lab, old, "lab-webapp")
     assert "still failing after one restart: giving up, stopping keepalived so that the peer takes over" in log
     assert log.count("failed: restarting the service once") >= 1
+    # keepalived itself is stopped (systemd's view), not failed: it stays down by design
     assert converged.state(old) == "STOP"
+    assert converged.lab.exec(old, "systemctl", "is-active", "keepalived", check=False).stdout.strip() == "inactive"
 
 
 def test_the_guard_refuses_to_mount_while_the_other_node_holds_the_volume(converged):
@@ -125,7 +128,7 @@ def test_the_guard_refuses_to_mount_while_the_other_node_holds_the_volume(conver
     # healed: VRRP keeps one MASTER; if that is the node without the volume, its retry takes
     # the volume as soon as the other has released it
     winner = converged.settled(timeout=60)
-    assert converged.wait(served(converged, winner, "before-split.txt", "written before the split brain"), 10) >= 0
+    converged.wait(served(converged, winner, "before-split.txt", "written before the split brain"), 10)
 
 
 def test_fsck_runs_before_mount_when_the_filesystem_has_errors(converged):
@@ -150,7 +153,7 @@ def test_a_volume_left_by_a_dead_holder_is_taken_after_the_stale_wait_with_fsck(
     takes the volume, and runs fsck first. (In the lab a dead host's kernel mount goes away with
     its namespaces, so the test writes the frozen MMP block itself.)"""
     master, backup, device = stop_both(converged)
-    write_mmp_sequence(device, 0x12345, "gl-dead")
+    write_mmp_sequence(converged.lab.disks["shared"], 0x12345, "gl-dead")
     mmp = converged.sh(master, f"debugfs -c -R dump_mmp {device} 2>/dev/null").stdout
     assert "sequence: 00012345" in mmp and "node_name: gl-dead" in mmp
     t0 = time.monotonic()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab import ansible_run, aws
+from tests.lab import ansible_run, aws, observe
 from tests.lab.pytest_support import running_lab
 
 HERE = Path(__file__).resolve().parent
@@ -67,27 +67,26 @@ class VipLab:
 
     # ---- hosts ---------------------------------------------------------------------------
     def holders(self) -> list[str]:
-        """The pair nodes that have the VIP on an interface."""
-        return [h for h in PAIR if self.lab.exec(h, "ip", "-o", "-4", "addr", "show", "to", f"{self.vip}/32").stdout.strip()]
+        """The pair nodes that have the VIP on an interface (``ip addr``; a crashed node has none)."""
+        return [h for h in PAIR if observe.has_address(self.lab, h, self.vip)]
 
     def state(self, host: str) -> str:
-        """keepalived's last state of the sync group VIP on a node (from the notify dispatcher)."""
-        out = self.lab.exec(host, "cat", "/run/keepalived-hapair/VIP.state", check=False).stdout.split()
-        return out[0] if out else ""
+        """The node's VRRP state as keepalived itself reports it (its data dump); STOP when
+        keepalived.service is not running."""
+        return observe.keepalived_state(self.lab, host)
 
     def keepalived_running(self, host: str) -> bool:
-        return self.lab.exec(host, "pgrep", "-x", "keepalived", check=False).returncode == 0
+        return observe.keepalived_active(self.lab, host)
 
-    def kill_keepalived(self, host: str) -> None:
-        """SIGKILL every keepalived process of a node (parent and VRRP child, by PID), then
-        remove the VIP it leaves behind (keepalived cannot, see LAB-NOTES)."""
-        pids = self.lab.exec(host, "pgrep", "-x", "keepalived", check=False).stdout.split()
-        assert pids, f"no keepalived on {host}"
-        self.lab.exec(host, "kill", "-9", *pids)
-        self.lab.exec(host, "ip", "addr", "del", f"{self.vip}/32", "dev", "eth0", check=False)
+    def kill_keepalived(self, host: str, whom: str = "main") -> None:
+        """SIGKILL keepalived through systemd: ``main`` - its main process (systemd then stops
+        what is left of the service); ``all`` - every process of the service at once, as the OOM
+        killer can, so that no keepalived process is left to run a notify script."""
+        assert self.keepalived_running(host), f"no keepalived on {host}"
+        self.lab.exec(host, "systemctl", "kill", "-s", "KILL", f"--kill-whom={whom}", "keepalived")
 
     def start_keepalived(self, host: str) -> None:
-        self.lab.exec(host, "/etc/init.d/keepalived-hapair", "start")
+        self.lab.exec(host, "systemctl", "start", "keepalived")
 
     def app_reaches_vip(self, app: str) -> str | None:
         """Ping the VIP from an app host; return the pair node whose MAC answered (or None)."""
@@ -108,7 +107,8 @@ class VipLab:
             time.sleep(interval)
 
     def notify_log(self, host: str) -> str:
-        return self.lab.exec(host, "cat", "/var/log/keepalived/notify.log", check=False).stdout
+        """keepalived's journal: its own lines and the collection's dispatcher and hooks."""
+        return observe.journal(self.lab, host)
 
     # ---- playbooks -------------------------------------------------------------------------
     def extra_vars(self, **overrides) -> dict:
@@ -160,6 +160,13 @@ def vip_lab():
         for app in APPS:
             lab.exec(app, "ip", "route", "add", f"{vip}/32", "dev", "eth0")
         yield ctx
+
+
+def power_on(vip_lab) -> None:
+    """Boot any lab host a crash drill left down (as an operator powers a server back on)."""
+    for host in vip_lab.lab.topo.hosts:
+        if not vip_lab.lab.running_host(host):
+            vip_lab.lab.boot(host)
 
 
 @pytest.fixture(scope="package")

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.lab import observe
+
 from .conftest import APPS, SETUP, SWITCHOVER, dump
 
 pytestmark = pytest.mark.lab
@@ -36,7 +38,8 @@ def test_planned_switchover_there_and_back(converged):
     there = v.run(SWITCHOVER, vip_switchover_to="db-02")
     assert there.rc == 0 and there.changed > 0, dump(there)
     assert_active(v, "db-02")
-    assert v.wait(lambda: v.state("db-01") == "BACKUP", 10) >= 0 and v.keepalived_running("db-01")
+    v.wait(lambda: v.state("db-01") == "BACKUP", 10)
+    assert v.keepalived_running("db-01")
     assert "50-vip-route: routes point at this node" in v.notify_log("db-02")
 
     again = v.run(SWITCHOVER, vip_switchover_to="db-02")
@@ -45,7 +48,7 @@ def test_planned_switchover_there_and_back(converged):
     back = v.run(SWITCHOVER, vip_switchover_to="db-01")
     assert back.rc == 0 and back.changed > 0, dump(back)
     assert_active(v, "db-01")
-    assert v.wait(lambda: v.state("db-02") == "BACKUP", 10) >= 0
+    v.wait(lambda: v.state("db-02") == "BACKUP", 10)
 
 
 def test_switchover_to_an_unknown_node_fails_cleanly(converged):
@@ -56,18 +59,30 @@ def test_switchover_to_an_unknown_node_fails_cleanly(converged):
     assert v.routes() == before and v.holders() == ["db-01"]
 
 
-def test_failover_when_the_masters_keepalived_is_killed(converged):
+@pytest.mark.parametrize("whom", ["main", "all"])
+def test_failover_when_the_masters_keepalived_is_killed(converged, whom):
+    """``systemctl kill -s KILL --kill-whom=main keepalived``: systemd stops what is left of the
+    service (keepalived's VRRP child leaves with priority 0 and runs the STOP notify).
+    ``--kill-whom=all``: every keepalived process dies at once, no notify script runs, and the
+    old MASTER lets go of the VIP through the unit's ExecStopPost=. Nothing is done by hand."""
     v = converged
     old = master(v)
     new = other(old)
-    v.kill_keepalived(old)
+    cursor = observe.journal_cursor(v.lab, old)
+    v.kill_keepalived(old, whom)
     took = v.wait(lambda: v.holders() == [new] and v.tables_point_at(new), 20)
     assert_active(v, new)
-    print(f"SIGKILL of {old}'s keepalived -> VIP on {new} and all tables switched in {took:.2f}s")
-    # A converge afterwards restarts keepalived on the old node as BACKUP and moves nothing.
+    print(f"SIGKILL ({whom}) of {old}'s keepalived -> VIP on {new} and all tables switched in {took:.2f}s")
+    log = observe.journal_after(v.lab, old, cursor)
+    assert "GROUP VIP -> STOP (priority 0)" in log, log
+    if whom == "all":
+        assert "keepalived stopped (signal, killed KILL) while VIP was MASTER (hooks done)" in log, log
+        assert f"removed {v.vip}/32 from eth0" in log, log
+    # systemd restarts it (Restart=on-failure); it comes back as BACKUP and takes nothing back.
+    v.wait(lambda: v.state(old) == "BACKUP", 20)
+    assert_active(v, new)
     converge = v.run(SETUP)
-    assert converge.rc == 0, dump(converge)
-    assert v.keepalived_running(old) and v.wait(lambda: v.state(old) == "BACKUP", 10) >= 0
+    assert converge.rc == 0 and converge.changed == 0, dump(converge)
     assert_active(v, new)
 
 

@@ -1,11 +1,16 @@
 """The shell helpers of the keepalived and vip_route roles, run on the controller without the
-lab: the notify dispatcher (order, logging, state file, failing and slow hooks), the config test
-wrapper (only the heartbeat instance's "No VIP" message is accepted), and the VIP hook's state
-and name filter and retries (with a stand-in failover command)."""
+lab: the notify dispatcher (order, logging, state and done files, failing and slow hooks), the
+config test wrapper (only the heartbeat instance's "No VIP" message is accepted), and the VIP
+hook's state and name filter and retries (with a stand-in failover command).
+
+The dispatcher logs with systemd-cat(1); a fake one first in PATH catches the lines (the
+message after ``--`` to a file, the -t tag to another). Its --release mode (keepalived.service's
+ExecStopPost=) is tested in tests/unit/test_keepalived_notify.py."""
 from __future__ import annotations
 
+from tests.fake_journal import fake_systemd_cat
+
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -20,11 +25,17 @@ def script(path: Path, text: str) -> Path:
     return path
 
 
+def fake_logger(tmp: Path) -> dict:
+    """The journal caught in tmp/log and tmp/tags (tests/fake_journal.py); returns the
+    environment with the fake systemd-cat first in PATH."""
+    fake_systemd_cat(tmp / "bin", tmp / "log", tmp / "tags")
+    return dict(os.environ, PATH=f"{tmp / 'bin'}:{os.environ['PATH']}")
+
+
 def dispatcher_settings(tmp: Path, timeout: int = 5) -> Path:
     (tmp / "hooks").mkdir()
     settings = tmp / "notify.conf"
-    settings.write_text(f"HOOKS_DIR={tmp / 'hooks'}\nNOTIFY_LOG={tmp / 'log' / 'notify.log'}\n"
-                        f"STATE_DIR={tmp / 'state'}\nHOOK_TIMEOUT={timeout}\n")
+    settings.write_text(f"HOOKS_DIR={tmp / 'hooks'}\nSTATE_DIR={tmp / 'state'}\nHOOK_TIMEOUT={timeout}\n")
     return settings
 
 
@@ -36,14 +47,12 @@ def test_dispatcher_logs_records_state_and_runs_hooks_in_order(tmp_path):
     script(hooks / "70-slow", "#!/bin/sh\nsleep 5\necho never\n")
     script(hooks / "60-skip.disabled", "#!/bin/sh\necho disabled\n")
     (hooks / "40-not-executable").write_text("#!/bin/sh\necho no\n")
+    env = fake_logger(tmp_path)
     proc = subprocess.run([str(KEEPALIVED_FILES / "keepalived-notify"), str(settings), "GROUP", "VIP", "MASTER", "0"],
-                          capture_output=True, text=True, timeout=30, check=False)
+                          capture_output=True, text=True, timeout=30, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
-    log = (tmp_path / "log" / "notify.log").read_text().splitlines()
-    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4} \[\d+\] "
-    assert all(re.match(stamp, line) for line in log), log
-    messages = [re.sub(stamp, "", line) for line in log]
-    assert messages == [
+    assert proc.stderr == ""  # every line went to logger
+    assert (tmp_path / "log").read_text().splitlines() == [
         "GROUP VIP -> MASTER (priority 0)",
         "10-first: first",
         "10-first: oops",
@@ -51,7 +60,10 @@ def test_dispatcher_logs_records_state_and_runs_hooks_in_order(tmp_path):
         "50-second: second MASTER GROUP VIP MASTER 0",
         "70-slow: exit status 124",
     ]
+    assert set((tmp_path / "tags").read_text().splitlines()) == {"keepalived-notify"}
     assert (tmp_path / "state" / "VIP.state").read_text().startswith("MASTER ")
+    # the slow hook was killed, the others failed or not: the transition's hooks all ran
+    assert (tmp_path / "state" / "VIP.done").read_text() == "MASTER\n"
 
 
 def test_config_test_accepts_only_the_heartbeat_instances_missing_vip(tmp_path):
