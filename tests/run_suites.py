@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 LOG_DIR = REPO / "build" / "suites"
 I = "tests/integration"
 STREAMS = {
-    "base": ([f"{I}/test_lab_smoke.py", f"{I}/test_hosts_entries.py", f"{I}/test_build.py", f"{I}/ghe", f"{I}/nfs"], {}),
-    "pairs-debian12": ([f"{I}/vip", f"{I}/shared_volume", f"{I}/gitaly"], {}),
+    "ghe": ([f"{I}/ghe"], {}),
+    "base": ([f"{I}/test_lab_smoke.py", f"{I}/test_hosts_entries.py", f"{I}/test_build.py", f"{I}/nfs", f"{I}/gitaly"], {}),
+    "pairs-debian12": ([f"{I}/vip", f"{I}/shared_volume"], {}),
     "pairs-debian13": ([f"{I}/vip", f"{I}/shared_volume"], {"HAPAIR_LAB_RELEASE": "trixie"}),
 }
 COUNT_RE = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")

@@ -3,11 +3,11 @@ contract, run on the controller with stand-in commands: a passing check, a failu
 the one restart, a restart that fails (give up at once), a restart that does not help (give
 up after the wait), and a plain check without a restart.
 
-Log lines are caught by a fake ``systemd-cat`` first in PATH (the message after ``--`` to a file, the
+Log lines are caught by a fake ``logger --journald`` first in PATH (the message after ``--`` to a file, the
 -t tag to another), as the script would send them to the journal."""
 from __future__ import annotations
 
-from tests.fake_journal import fake_systemd_cat
+from tests.fake_journal import fake_journal
 
 import os
 import subprocess
@@ -19,7 +19,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "keepalived" / "files" 
 
 def fake_logger(tmp: Path, status: int = 0) -> None:
     """The journal, caught in tmp/log and tmp/tags: see tests/fake_journal.py."""
-    fake_systemd_cat(tmp / "bin", tmp / "log", tmp / "tags", status)
+    fake_journal(tmp / "bin", tmp / "log", tmp / "tags", status)
 
 
 def settings(tmp: Path, restart: str, wait: int = 2) -> Path:

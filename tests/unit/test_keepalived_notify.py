@@ -6,12 +6,12 @@ STOP. As systemd runs it, keepalived.service's ExecStopPost= (--release SETTINGS
 whose last state is not a completed STOP has its addresses released and its STOP hooks run;
 the others are left alone.
 
-Log lines are caught by a fake ``systemd-cat`` first in PATH (the message after ``--`` to one file,
+Log lines are caught by a fake ``logger --journald`` first in PATH (the message after ``--`` to one file,
 the -t tag to another); hooks record their arguments in a calls file.
 """
 from __future__ import annotations
 
-from tests.fake_journal import fake_systemd_cat
+from tests.fake_journal import fake_journal
 
 import os
 import re
@@ -58,7 +58,7 @@ def executable(path: Path, text: str) -> Path:
 
 def fake_logger(bin_dir: Path, log: Path, tags: Path, status: int = 0) -> Path:
     """The journal, caught: see tests/fake_journal.py."""
-    return fake_systemd_cat(bin_dir, log, tags, status)
+    return fake_journal(bin_dir, log, tags, status)
 
 
 @dataclass

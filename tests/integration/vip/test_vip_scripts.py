@@ -3,12 +3,12 @@ lab: the notify dispatcher (order, logging, state and done files, failing and sl
 config test wrapper (only the heartbeat instance's "No VIP" message is accepted), and the VIP
 hook's state and name filter and retries (with a stand-in failover command).
 
-The dispatcher logs with systemd-cat(1); a fake one first in PATH catches the lines (the
+The dispatcher logs with logger --journald; a fake logger first in PATH catches the lines (the
 message after ``--`` to a file, the -t tag to another). Its --release mode (keepalived.service's
 ExecStopPost=) is tested in tests/unit/test_keepalived_notify.py."""
 from __future__ import annotations
 
-from tests.fake_journal import fake_systemd_cat
+from tests.fake_journal import fake_journal
 
 import os
 import subprocess
@@ -27,8 +27,8 @@ def script(path: Path, text: str) -> Path:
 
 def fake_logger(tmp: Path) -> dict:
     """The journal caught in tmp/log and tmp/tags (tests/fake_journal.py); returns the
-    environment with the fake systemd-cat first in PATH."""
-    fake_systemd_cat(tmp / "bin", tmp / "log", tmp / "tags")
+    environment with the fake logger first in PATH."""
+    fake_journal(tmp / "bin", tmp / "log", tmp / "tags")
     return dict(os.environ, PATH=f"{tmp / 'bin'}:{os.environ['PATH']}")
 
 
