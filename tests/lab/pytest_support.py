@@ -15,6 +15,14 @@ RELEASE = os.environ.get("HAPAIR_LAB_RELEASE") or None
 ALT_SLOTS = {"vip": 7, "keepalived": 8, "smoke": 10, "molecule": 11}
 
 
+# Tests of input validation (preflight refusals) do not depend on the hosts' release: they run
+# on the default release only.
+default_release_only = pytest.mark.skipif(
+    bool(RELEASE) and RELEASE != image.DEFAULT_RELEASE,
+    reason="input validation does not depend on the Debian release; it runs on the default one",
+)
+
+
 @contextlib.contextmanager
 def running_lab(topology: str, **kwargs):
     """A lab that is torn down even when the test (or its set-up) fails."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.lab.pytest_support import default_release_only
+
 from .conftest import PAIR, dump
 
 SNAPSHOT = (
@@ -20,6 +22,7 @@ def snapshot(pair_lab) -> dict:
     return {h: pair_lab.sh(h, SNAPSHOT.format(device=device), check=False).stdout for h in PAIR}
 
 
+@default_release_only
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

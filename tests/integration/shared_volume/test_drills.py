@@ -53,8 +53,9 @@ def test_sigkill_of_the_masters_keepalived_moves_vip_volume_and_data(converged, 
     log = observe.journal_after(converged.lab, old, cursor)
     assert f"10-shared-volume-data: unmount /dev/vdb from {MOUNT_POINT}" in log, log
     if whom == "all":
+        # (the VIP itself may already be gone: keepalived's VRRP child starts its own shutdown
+        # when its parent dies, until systemd's SIGKILL reaches it - has_vip above is the truth)
         assert "keepalived stopped (signal, killed KILL) while GITLAB was MASTER (hooks done)" in log, log
-        assert f"removed {converged.vip}/32 from eth0" in log, log
     assert time.monotonic() - t0 < 30
     # systemd restarts it (Restart=on-failure): back as BACKUP, it takes nothing back
     assert converged.settled(timeout=30) == new
@@ -79,6 +80,7 @@ def test_an_app_that_stays_down_makes_the_check_give_up_and_the_peer_take_over(c
     converged.put("before-app-failure.txt", "written before the app broke")
     # the one restart cannot help: the app refuses to start while it is broken
     cursor = observe.journal_cursor(converged.lab, old)
+    restarts_before = converged.notify_log(old).count("failed: restarting the service once")
     converged.sh(old, "touch /etc/lab-webapp/broken; systemctl stop lab-webapp")
     took = converged.wait(served(converged, new, "before-app-failure.txt", "written before the app broke"), 40)
     print(f"app stopped on {old} -> {new} serves the file on the VIP after {took:.2f}s")
@@ -89,7 +91,8 @@ def test_an_app_that_stays_down_makes_the_check_give_up_and_the_peer_take_over(c
     assert "restart exited with status 1" in log, log
     assert "lab-webapp: broken (/etc/lab-webapp/broken exists)" in observe.journal(converged.lab, old, "lab-webapp")
     assert "still failing after one restart: giving up, stopping keepalived so that the peer takes over" in log
-    assert log.count("failed: restarting the service once") >= 1
+    # (counted over the whole journal: the line can fall on either side of the cursor's edge)
+    assert converged.notify_log(old).count("failed: restarting the service once") == restarts_before + 1
     # keepalived itself is stopped (systemd's view), not failed: it stays down by design
     assert converged.state(old) == "STOP"
     assert converged.lab.exec(old, "systemctl", "is-active", "keepalived", check=False).stdout.strip() == "inactive"

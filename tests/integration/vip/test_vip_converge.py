@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.lab import aws
+from tests.lab.pytest_support import default_release_only
 
 from .conftest import PAIR, SETUP, dump
 
@@ -82,6 +83,7 @@ def test_check_mode_on_drift_reports_and_changes_nothing(converged):
     v.set_route(drifted, "db-01")
 
 
+@default_release_only
 @pytest.mark.parametrize(
     "overrides, message",
     [

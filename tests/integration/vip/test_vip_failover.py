@@ -76,8 +76,9 @@ def test_failover_when_the_masters_keepalived_is_killed(converged, whom):
     log = observe.journal_after(v.lab, old, cursor)
     assert "GROUP VIP -> STOP (priority 0)" in log, log
     if whom == "all":
+        # (the VIP itself may already be gone: keepalived's VRRP child starts its own shutdown
+        # when its parent dies, until systemd's SIGKILL reaches it - holders() is the truth)
         assert "keepalived stopped (signal, killed KILL) while VIP was MASTER (hooks done)" in log, log
-        assert f"removed {v.vip}/32 from eth0" in log, log
     # systemd restarts it (Restart=on-failure); it comes back as BACKUP and takes nothing back.
     v.wait(lambda: v.state(old) == "BACKUP", 20)
     assert_active(v, new)
