@@ -478,6 +478,14 @@ class Lab:
         self._save()
         return time.monotonic() - t0
 
+    def boot_stopped(self, timeout: float = 60.0) -> list[str]:
+        """Boot every host that is down (after a crash drill), as an operator powers servers
+        back on; returns the hosts booted."""
+        down = [h for h in self.topo.hosts if not self.running_host(h)]
+        for host in down:
+            self.boot(host, timeout)
+        return down
+
     def reboot(self, host: str, timeout: float = 60.0) -> float:
         """A power cycle: ``crash`` then ``boot``."""
         if self.running_host(host):

@@ -51,12 +51,6 @@ class PairLab:
     def keepalived_running(self, host: str) -> bool:
         return observe.keepalived_active(self.lab, host)
 
-    def power_on(self) -> None:
-        """Boot any host a crash drill left down (as an operator powers a server back on)."""
-        for host in self.lab.topo.hosts:
-            if not self.lab.running_host(host):
-                self.lab.boot(host)
-
     def master(self) -> str:
         masters = [h for h in PAIR if self.state(h) == "MASTER"]
         assert len(masters) == 1, f"expected one MASTER, states: {[(h, self.state(h)) for h in PAIR]}"

@@ -19,14 +19,14 @@ SLOW_HOOK = "/etc/keepalived/notify.d/15-lab-slow"
 
 @pytest.fixture(autouse=True)
 def healthy_pair(converged):
-    converged.power_on()
+    converged.lab.boot_stopped()
     for host in PAIR:
         converged.sh(host, f"rm -f /etc/lab-webapp/broken {SLOW_HOOK}; systemctl start lab-webapp")
         if not converged.keepalived_running(host):
             converged.start_keepalived(host)
     converged.settled(timeout=60)
     yield converged
-    converged.power_on()
+    converged.lab.boot_stopped()
     for host in PAIR:
         converged.sh(host, f"rm -f {SLOW_HOOK}", check=False)
 

@@ -16,7 +16,7 @@ from .conftest import CONFIG, MOUNT_POINT, PAIR, VOLUME, served, write_mmp_seque
 @pytest.fixture(autouse=True)
 def healthy_pair(converged):
     """Before each drill: both hosts up, both keepalived running, both apps up, the pair settled."""
-    converged.power_on()
+    converged.lab.boot_stopped()
     for host in PAIR:
         converged.sh(host, "rm -f /etc/lab-webapp/broken; systemctl start lab-webapp")
         if not converged.keepalived_running(host):

@@ -162,13 +162,6 @@ def vip_lab():
         yield ctx
 
 
-def power_on(vip_lab) -> None:
-    """Boot any lab host a crash drill left down (as an operator powers a server back on)."""
-    for host in vip_lab.lab.topo.hosts:
-        if not vip_lab.lab.running_host(host):
-            vip_lab.lab.boot(host)
-
-
 @pytest.fixture(scope="package")
 def converged(vip_lab):
     """The pair converged once by playbooks/vip_failover_setup.yml; returns that first run."""

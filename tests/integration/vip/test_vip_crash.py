@@ -9,7 +9,7 @@ import pytest
 
 from tests.lab import observe
 
-from .conftest import APPS, SWITCHOVER, dump, power_on
+from .conftest import APPS, SWITCHOVER, dump
 
 pytestmark = pytest.mark.lab
 
@@ -28,14 +28,14 @@ def active(v, host: str) -> bool:
 @pytest.fixture(autouse=True)
 def healthy_pair(converged):
     v = converged
-    power_on(v)
+    v.lab.boot_stopped()
     for host in PAIR:
         v.lab.exec(host, "rm", "-f", SLOW_HOOK)
         if not v.keepalived_running(host):
             v.start_keepalived(host)
     v.wait(lambda: sorted(v.state(h) for h in PAIR) == ["BACKUP", "MASTER"] and len(v.holders()) == 1, 60)
     yield v
-    power_on(v)
+    v.lab.boot_stopped()
     for host in PAIR:
         v.lab.exec(host, "rm", "-f", SLOW_HOOK, check=False)
     # the other tests of the package start from db-01 active: hand it back, as an operator would
