@@ -20,7 +20,7 @@ def keepalived_states(lab, host: str, timeout: float = 3.0) -> dict[str, str]:
     """{VRRP instance: state} as keepalived itself reports it: SIGUSR1 makes keepalived write
     its data dump (``/tmp/keepalived.data``, "VRRP Instance = X" ... "State = MASTER"). {} when
     keepalived is not running."""
-    if not keepalived_active(lab, host):
+    if not keepalived_active(lab, host) or not _catches_usr1(lab, host):
         return {}
     before = lab.exec(host, "stat", "-c", "%Y.%y", DUMP, check=False).stdout
     lab.exec(host, "systemctl", "kill", "--kill-whom=main", "-s", "USR1", "keepalived", check=False)
@@ -35,6 +35,23 @@ def keepalived_states(lab, host: str, timeout: float = 3.0) -> dict[str, str]:
                 break
         time.sleep(0.05)
     return parse_dump(text)
+
+
+# SIGUSR1 is signal 10: bit 9 of the SigBlk/SigCgt masks in /proc/PID/status.
+_USR1_BIT = 1 << 9
+_SIGMASKS = ("for p in $(pgrep -x keepalived); do "
+             "printf '%s:%s\\n' $(sed -n 's/^SigBlk:[[:space:]]*//p; s/^SigCgt:[[:space:]]*//p' /proc/$p/status); done")
+
+
+def _catches_usr1(lab, host: str) -> bool:
+    """True when every keepalived process has set up its SIGUSR1 handling (keepalived blocks the
+    signal and reads it from a signalfd, so it shows in SigBlk; a plain handler shows in SigCgt).
+    systemd reports a Type=simple service active as soon as it has forked it, and a SIGUSR1 that
+    arrives before keepalived is ready kills it (the default action): the observer would crash
+    the daemon it observes. Until then keepalived is taken as not running yet."""
+    lines = lab.exec(host, "sh", "-c", _SIGMASKS, check=False).stdout.split()
+    masks = [line.split(":") for line in lines]
+    return bool(masks) and all(len(m) == 2 and all(m) and (int(m[0], 16) | int(m[1], 16)) & _USR1_BIT for m in masks)
 
 
 def parse_dump(text: str) -> dict[str, str]:

@@ -13,6 +13,12 @@ from .lab import Lab
 # and names, so the same suite on Debian 12 can run at the same time.
 RELEASE = os.environ.get("HAPAIR_LAB_RELEASE") or None
 ALT_SLOTS = {"vip": 7, "keepalived": 8, "smoke": 10, "molecule": 11}
+# HAPAIR_LAB_SLOTS="vip=9,keepalived=14" moves a topology's lab to another slot (and name), so
+# that a second checkout or a benchmark can run the same suite beside a running one.
+SLOT_OVERRIDES = {
+    name.strip(): int(slot)
+    for name, _sep, slot in (item.partition("=") for item in os.environ.get("HAPAIR_LAB_SLOTS", "").split(",") if item.strip())
+}
 
 
 # Tests of input validation (preflight refusals) do not depend on the hosts' release: they run
@@ -34,6 +40,9 @@ def running_lab(topology: str, **kwargs):
         kwargs.setdefault("release", RELEASE)
         kwargs.setdefault("slot", ALT_SLOTS[topology])
         kwargs.setdefault("name", f"{topology}-{RELEASE}")
+    if topology in SLOT_OVERRIDES:
+        kwargs["slot"] = SLOT_OVERRIDES[topology]
+        kwargs["name"] = f"{topology}-s{SLOT_OVERRIDES[topology]}"
     lab = Lab.from_topology(topology, **kwargs)
     try:
         lab.up()
