@@ -23,6 +23,12 @@ description:
     C(ReplaceRoute) or C(CreateRoute) per table that needs it and one read-back
     C(DescribeRouteTables), plus one C(ModifyNetworkInterfaceAttribute) when the source/destination
     check must change. The count is returned as RV(api_calls).
+  - The C(ReplaceRoute)/C(CreateRoute) calls run in parallel, at most O(max_concurrency) at once,
+    after the source/destination check change and before the read-back. Results stay in the order
+    of RV(route_tables). If a table fails, no further table is started; the failure message lists the
+    tables now pointing at the target, every failed table with its reason and the tables not
+    attempted (also returned as C(pointing_route_tables), C(changed_route_tables),
+    C(failed_route_tables) and C(not_attempted_route_tables)).
   - The same code runs on the nodes as a command (C(hapair-route-failover)) for keepalived to call
     on a MASTER transition.
 author:
@@ -86,6 +92,17 @@ options:
       - The VIP route only carries traffic when the check is off, hence the default V(false).
     type: bool
     default: false
+  max_concurrency:
+    description:
+      - How many route tables are changed at once (C(ReplaceRoute)/C(CreateRoute) calls in flight).
+      - At EC2's usual ~100 ms a call the default switches 50 tables in about half a second. EC2
+        throttles mutating API actions per account and Region with a token bucket (a burst of about 50
+        requests, then a few per second), so a higher value rarely helps; throttled calls are retried
+        with jittered backoff. Lower it when other tools in the account change EC2 resources at the same
+        time; V(1) changes one table after another.
+      - Must be at least V(1).
+    type: int
+    default: 10
 extends_documentation_fragment:
   - hapair.ha.aws
 requirements:
@@ -130,6 +147,14 @@ EXAMPLES = r"""
     route_tables: "{{ app_route_table_ids }}"
     eni_id: "{{ hostvars[groups['db'][0]].primary_eni }}"
     create_missing: true
+
+- name: A VPC with hundreds of route tables, in an account other tools also call EC2 from
+  hapair.ha.route_table_failover:
+    vip: 10.1.0.10
+    vpc_id: vpc-0123456789abcdef0
+    instance_id: i-0123456789abcdef0
+    max_concurrency: 4
+    region: eu-west-1
 """
 
 RETURN = r"""
@@ -233,9 +258,11 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.common import (
     make_client,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
+    DEFAULT_MAX_CONCURRENCY,
     HAS_NETADDR,
     NETADDR_IMPORT_ERROR,
     ensure_route_target,
+    validate_max_concurrency,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
@@ -250,6 +277,7 @@ def main():
         instance_id=dict(type="str"),
         create_missing=dict(type="bool", default=False),
         source_dest_check=dict(type="bool", default=False),
+        max_concurrency=dict(type="int", default=DEFAULT_MAX_CONCURRENCY),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -265,6 +293,7 @@ def main():
     params = module.params
     target = params["network_interface_id"] or params["instance_id"]
     try:
+        validate_max_concurrency(params["max_concurrency"])
         client = make_client(
             "ec2",
             region=params["region"],
@@ -275,6 +304,7 @@ def main():
             profile=params["profile"],
             validate_certs=params["validate_certs"],
             aws_ca_bundle=params["aws_ca_bundle"],
+            max_concurrency=params["max_concurrency"],
         )
         result = ensure_route_target(
             client,
@@ -286,6 +316,7 @@ def main():
             create_missing=params["create_missing"],
             source_dest_check=params["source_dest_check"],
             check_mode=module.check_mode,
+            max_concurrency=params["max_concurrency"],
         )
     except AwsError as err:
         module.fail_json(msg=f"Failed to point the route for {params['vip']} at {target}: {err}", **err.details)

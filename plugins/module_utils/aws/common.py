@@ -5,6 +5,9 @@
 """Shared AWS plumbing for hapair.ha: the area's exception, the connection option spec, a
 boto3 client factory and a retrying, call-counting client wrapper.
 
+The wrapper may be shared by worker threads (route tables are updated in parallel): botocore
+clients are thread-safe, and the wrapper's counters are kept under a lock.
+
 Plain Python on purpose: nothing here imports ``ansible``. The same files run on the DB
 nodes as a small command (see ``route_failover_cli.py``) with only the standard library,
 boto3/botocore and netaddr installed.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 import time
 import traceback
 
@@ -52,6 +56,11 @@ RETRYABLE_ERROR_CODES = frozenset((
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BASE_DELAY = 0.25
 DEFAULT_MAX_DELAY = 5.0
+
+#: botocore's own default of ``max_pool_connections``: at most this many HTTP connections are
+#: kept open per client. ``make_client`` raises it to the caller's concurrency when that is
+#: higher, so parallel calls do not open and discard connections beyond the pool.
+DEFAULT_MAX_POOL_CONNECTIONS = 10
 
 #: The connection options, named and aliased as amazon.aws names them. The ``ec2_*`` and
 #: ``security_token`` style aliases were dropped by amazon.aws 10; they are kept here so
@@ -154,11 +163,15 @@ def backoff_delay(attempt, base_delay=DEFAULT_BASE_DELAY, max_delay=DEFAULT_MAX_
 
 class AwsClient:
     """Wrap a botocore client: every API operation is retried on throttling/transient errors
-    with jittered backoff, and every attempt is counted (``api_calls``, ``calls``).
+    with jittered backoff, and every attempt is counted (``api_calls``, ``retries``, ``calls``).
 
     botocore's own retries are switched off by ``make_client`` so that this is the only retry
     layer and the counts are exact. Non-operation attributes (``meta``, ``exceptions``) pass
     through to the wrapped client.
+
+    Thread-safe: several threads may call through one wrapper at once (botocore clients are
+    thread-safe); the counters are updated under a lock, and each thread backs off on its own.
+    ``calls`` then lists the operations in the order the attempts started.
     """
 
     def __init__(self, client, max_attempts=DEFAULT_MAX_ATTEMPTS, base_delay=DEFAULT_BASE_DELAY,
@@ -174,6 +187,7 @@ class AwsClient:
         self.api_calls = 0
         self.retries = 0
         self.calls = []
+        self._lock = threading.Lock()
 
     def call(self, operation, **params):
         """Call ``operation`` (a snake_case client method) with retries; return its response."""
@@ -181,14 +195,17 @@ class AwsClient:
         attempt = 0
         while True:
             attempt += 1
-            self.api_calls += 1
-            self.calls.append(operation)
+            with self._lock:
+                self.api_calls += 1
+                self.calls.append(operation)
             try:
                 return method(**params)
             except _BOTO_ERRORS as err:
                 if attempt >= self.max_attempts or not is_retryable(err):
                     raise
-                self.retries += 1
+                with self._lock:
+                    self.retries += 1
+                # Outside the lock: a thread backing off never holds up the others.
                 self.sleep(backoff_delay(attempt, self.base_delay, self.max_delay, self.rand))
 
     def __getattr__(self, name):
@@ -211,12 +228,15 @@ def wrap_client(client, **kwargs):
 def make_client(service, region=None, endpoint_url=None, access_key=None, secret_key=None,
                 session_token=None, profile=None, validate_certs=True, aws_ca_bundle=None,
                 max_attempts=DEFAULT_MAX_ATTEMPTS, connect_timeout=5, read_timeout=20,
-                sleep=time.sleep):
+                sleep=time.sleep, max_concurrency=None):
     """Create an AwsClient for ``service``.
 
     Credentials follow boto3's precedence: explicit keys, else a named profile, else boto3's
     own chain (environment, shared config files, container/instance profile via IMDS).
     Like amazon.aws, a profile together with explicit keys is refused.
+
+    ``max_concurrency``: how many calls the caller makes at once through this client; the
+    connection pool (botocore's ``max_pool_connections``) is sized to at least that.
     """
     if not HAS_BOTO3:
         raise AwsError("the Python libraries boto3 and botocore are required")
@@ -235,6 +255,7 @@ def make_client(service, region=None, endpoint_url=None, access_key=None, secret
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
+        max_pool_connections=max(DEFAULT_MAX_POOL_CONNECTIONS, max_concurrency or 0),
         user_agent_extra="hapair.ha",
     )
     try:

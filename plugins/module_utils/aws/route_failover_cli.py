@@ -17,6 +17,9 @@ Typical use on a DB node (all settings may also live in ``--config``, mode 0600)
 
     hapair-route-failover --self --vip 10.1.0.10 --vpc-id vpc-0abc...
 
+The route tables are changed in parallel, at most ``--max-concurrency`` at once (config key
+``max_concurrency``; default ``DEFAULT_MAX_CONCURRENCY`` of ``route_table.py``).
+
 Exit status: 0 on success, 1 when the failover failed (one line on stderr), 2 on bad usage.
 """
 
@@ -37,6 +40,7 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.imds import (
     ImdsClient,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
+    DEFAULT_MAX_CONCURRENCY,
     ensure_route_target,
     validate_request,
 )
@@ -55,6 +59,7 @@ _CONFIG_KEYS = {
     "self": "bool",
     "create_missing": "bool",
     "source_dest_check": "str",
+    "max_concurrency": "int",
     "region": "str",
     "endpoint_url": "str",
     "imds_url": "str",
@@ -91,10 +96,37 @@ def _to_bool(key, value):
     raise UsageError(f"{key}: expected a boolean, got {value!r}")
 
 
+def _positive_int(value):
+    """``value`` (an int, or its decimal text) as an integer >= 1; None if it is not one."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
+
+
+def _to_positive_int(key, value):
+    number = _positive_int(value)
+    if number is None:
+        raise UsageError(f"{key}: expected an integer of at least 1, got {value!r}")
+    return number
+
+
+def _max_concurrency_arg(text):
+    """argparse ``type`` of --max-concurrency (a bad value is a usage error, exit 2)."""
+    number = _positive_int(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {text!r}")
+    return number
+
+
 def _convert(key, value):
     kind = _CONFIG_KEYS[key]
     if kind == "bool":
         return _to_bool(key, value)
+    if kind == "int":
+        return _to_positive_int(key, value)
     if kind == "list":
         if isinstance(value, str):
             return [v for v in value.replace(",", " ").split() if v]
@@ -165,6 +197,9 @@ def build_parser():
     parser.add_argument("--source-dest-check", choices=sorted(SOURCE_DEST_CHECK_CHOICES),
                         help="enforce the target interface's source/destination check "
                              "(default keep: not looked at, saves API calls)")
+    parser.add_argument("--max-concurrency", type=_max_concurrency_arg, metavar="N",
+                        help="change at most N route tables at once "
+                             f"(default {DEFAULT_MAX_CONCURRENCY}; 1: one after another)")
     parser.add_argument("--region", help="AWS region (default: from IMDS with --self, else boto3's)")
     parser.add_argument("--endpoint-url", help="alternative EC2 endpoint URL")
     parser.add_argument("--imds-url", help=f"instance metadata service URL (default ${IMDS_ENDPOINT_ENV} "
@@ -177,7 +212,8 @@ def build_parser():
 
 def _settings(args):
     """Merge defaults < config file < command line into one dict."""
-    settings = {"create_missing": False, "self": False, "source_dest_check": "keep"}
+    settings = {"create_missing": False, "self": False, "source_dest_check": "keep",
+                "max_concurrency": DEFAULT_MAX_CONCURRENCY}
     if args.config:
         settings.update(load_config(args.config))
     cli = {
@@ -188,6 +224,7 @@ def _settings(args):
         "self": args.self_,
         "create_missing": args.create_missing,
         "source_dest_check": args.source_dest_check,
+        "max_concurrency": args.max_concurrency,
         "region": args.region,
         "endpoint_url": args.endpoint_url,
         "imds_url": args.imds_url,
@@ -247,6 +284,7 @@ def run(settings, dry_run=False, client_factory=None, imds_factory=None, environ
         profile=settings.get("profile"),
         validate_certs=settings.get("validate_certs", True),
         aws_ca_bundle=settings.get("aws_ca_bundle"),
+        max_concurrency=settings.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
     )
     result = ensure_route_target(
         client,
@@ -258,6 +296,7 @@ def run(settings, dry_run=False, client_factory=None, imds_factory=None, environ
         source_dest_check=SOURCE_DEST_CHECK_CHOICES[settings["source_dest_check"]],
         check_mode=dry_run,
         target_vpc_id=target_vpc_id,
+        max_concurrency=settings.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
     )
     result.pop("diff", None)
     result["dry_run"] = dry_run

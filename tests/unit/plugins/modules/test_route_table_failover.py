@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from ansible.module_utils import basic
 
+from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import DEFAULT_MAX_CONCURRENCY
 from ansible_collections.hapair.ha.plugins.modules import route_table_failover
 
 boto3 = pytest.importorskip("boto3")
@@ -170,3 +172,51 @@ def test_profile_with_keys_is_refused_without_leaking_the_secret(lab):
 def test_secret_options_are_no_log():
     spec = route_table_failover.aws_argument_spec()
     assert spec["secret_key"]["no_log"] and spec["session_token"]["no_log"]
+
+
+# ---- max_concurrency ----------------------------------------------------------------------
+
+
+def test_max_concurrency_is_documented_with_the_module_utils_default():
+    option = yaml.safe_load(route_table_failover.DOCUMENTATION)["options"]["max_concurrency"]
+    assert option["type"] == "int"
+    assert option["default"] == DEFAULT_MAX_CONCURRENCY
+
+
+@pytest.mark.parametrize("value", [None, 3])
+def test_max_concurrency_reaches_the_client_and_the_work(lab, monkeypatch, value):
+    seen = {}
+    real_make_client, real_ensure = route_table_failover.make_client, route_table_failover.ensure_route_target
+
+    def make_client(*args, **kwargs):
+        seen["pool_for"] = kwargs.get("max_concurrency")
+        return real_make_client(*args, **kwargs)
+
+    def ensure_route_target(*args, **kwargs):
+        seen["ensure"] = kwargs.get("max_concurrency")
+        return real_ensure(*args, **kwargs)
+
+    monkeypatch.setattr(route_table_failover, "make_client", make_client)
+    monkeypatch.setattr(route_table_failover, "ensure_route_target", ensure_route_target)
+    args = {"vip": VIP, "route_table_ids": lab["tables"], "network_interface_id": lab["eni_b"]}
+    if value is not None:
+        args["max_concurrency"] = value
+    outcome, result = run_module(args)
+    assert outcome == "exit", result
+    expected = DEFAULT_MAX_CONCURRENCY if value is None else value
+    assert seen == {"pool_for": expected, "ensure": expected}
+    assert [t["route_table_id"] for t in result["route_tables"]] == lab["tables"]
+    assert current(lab) == {t: lab["eni_b"] for t in lab["tables"]}
+
+
+@pytest.mark.parametrize("value", [0, -2])
+def test_max_concurrency_below_1_is_refused_before_the_client_is_made(monkeypatch, value):
+    def make_client(*_args, **_kwargs):
+        raise AssertionError("no client for a bad max_concurrency")
+
+    monkeypatch.setattr(route_table_failover, "make_client", make_client)
+    outcome, result = run_module({"vip": VIP, "vpc_id": "vpc-0123456789abcdef0",
+                                  "network_interface_id": "eni-0123456789abcdef0", "max_concurrency": value})
+    assert outcome == "fail"
+    assert result["msg"] == (f"Failed to point the route for {VIP} at eni-0123456789abcdef0: "
+                             f"max_concurrency must be an integer of at least 1, got {value}")

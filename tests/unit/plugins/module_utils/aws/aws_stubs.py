@@ -1,7 +1,11 @@
-"""Helpers for the AWS area's tests: builders of EC2 API answers and a fake IMDSv2 server."""
+"""Helpers for the AWS area's tests: builders of EC2 API answers, a fake IMDSv2 server and a
+thread-safe fake EC2 client."""
 from __future__ import annotations
 
+import copy
 import http.server
+import threading
+import time
 
 VIP = "10.1.0.10/32"
 VPC = "vpc-0aaaaaaaaaaaaaaa1"
@@ -104,3 +108,130 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.path.startswith("/latest/meta-data/") or key not in self.server.metadata:
             return self._send(404)
         return self._send(200, self.server.metadata[key])
+
+
+# ---- a thread-safe fake EC2 for the parallel route updates ----------------------------------
+
+THROTTLED = "RequestLimitExceeded"
+
+
+def client_error(code, operation="ReplaceRoute"):
+    """A botocore ClientError as EC2 answers it (503 for throttling, 400 for the rest)."""
+    from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
+
+    status = 503 if code == THROTTLED else 400
+    return ClientError({"Error": {"Code": code, "Message": f"{code} (fake)"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+class FakeEc2:  # pylint: disable=too-many-instance-attributes
+    """Just enough of a botocore EC2 client, safe to call from many threads at once.
+
+    Route tables live in memory. ``errors`` scripts each table's mutating calls: an iterable of
+    error codes (``None`` for success) consumed one per call, e.g. ``[THROTTLED, THROTTLED]`` or
+    ``itertools.repeat(THROTTLED)``; once exhausted, calls succeed. ``barrier`` (a
+    threading.Barrier) is waited on by the first mutating call of every table: sized to the
+    expected concurrency, it only trips if that many calls really are in flight together.
+    ``delay`` is how long a mutating call takes; ``hooks`` maps a table to a function run at
+    the start of its call. ``max_in_flight`` is the most mutating calls seen in flight at once.
+    """
+
+    class meta:  # pylint: disable=invalid-name,too-few-public-methods
+        method_to_api_mapping = {
+            "describe_network_interfaces": "DescribeNetworkInterfaces",
+            "describe_route_tables": "DescribeRouteTables",
+            "modify_network_interface_attribute": "ModifyNetworkInterfaceAttribute",
+            "replace_route": "ReplaceRoute",
+            "create_route": "CreateRoute",
+        }
+
+    def __init__(self, tables, eni_data=None, errors=None, barrier=None, delay=0.0, hooks=None):
+        self.lock = threading.Lock()
+        self.tables = {t["RouteTableId"]: copy.deepcopy(t) for t in tables}
+        self.eni = copy.deepcopy(eni_data or eni())
+        self.errors = {rtb_id: iter(codes) for rtb_id, codes in (errors or {}).items()}
+        self.barrier = barrier
+        self.delay = delay
+        self.hooks = dict(hooks or {})
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.calls = []  # (operation, route table id or None), in arrival order
+        self._started = set()
+
+    def _record(self, operation, rtb_id=None):
+        with self.lock:
+            self.calls.append((operation, rtb_id))
+
+    def describe_network_interfaces(self, NetworkInterfaceIds):  # noqa: N803 pylint: disable=invalid-name
+        self._record("describe_network_interfaces")
+        with self.lock:
+            found = [copy.deepcopy(self.eni)] if self.eni["NetworkInterfaceId"] in NetworkInterfaceIds else []
+        return {"NetworkInterfaces": found}
+
+    def describe_route_tables(self, RouteTableIds=None, Filters=None):  # noqa: N803 pylint: disable=invalid-name
+        self._record("describe_route_tables")
+        with self.lock:
+            tables = [copy.deepcopy(t) for t in self.tables.values()]
+        if RouteTableIds is not None:
+            tables = [t for t in tables if t["RouteTableId"] in RouteTableIds]
+        for flt in Filters or []:
+            if flt["Name"] == "vpc-id":
+                tables = [t for t in tables if t["VpcId"] in flt["Values"]]
+        return {"RouteTables": tables}
+
+    def modify_network_interface_attribute(self, NetworkInterfaceId, SourceDestCheck):  # noqa: N803 pylint: disable=invalid-name
+        self._record("modify_network_interface_attribute")
+        with self.lock:
+            assert NetworkInterfaceId == self.eni["NetworkInterfaceId"]
+            self.eni["SourceDestCheck"] = SourceDestCheck["Value"]
+        return {}
+
+    def replace_route(self, **params):
+        return self._mutate("replace_route", **params)
+
+    def create_route(self, **params):
+        return self._mutate("create_route", **params)
+
+    def _mutate(self, operation, RouteTableId, DestinationCidrBlock, NetworkInterfaceId):  # noqa: N803 pylint: disable=invalid-name
+        with self.lock:
+            self.calls.append((operation, RouteTableId))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            first = RouteTableId not in self._started
+            self._started.add(RouteTableId)
+            code = next(self.errors.get(RouteTableId, iter(())), None)
+        try:
+            if first and self.barrier is not None:
+                self.barrier.wait()  # BrokenBarrierError (a test failure) if too few are in flight
+            if RouteTableId in self.hooks:
+                self.hooks[RouteTableId]()
+            if self.delay:
+                time.sleep(self.delay)
+            if code:
+                raise client_error(code, "CreateRoute" if operation == "create_route" else "ReplaceRoute")
+            with self.lock:
+                routes = self.tables[RouteTableId]["Routes"]
+                existing = [r for r in routes if r.get("DestinationCidrBlock") == DestinationCidrBlock]
+                if operation == "create_route" and existing:
+                    raise client_error("RouteAlreadyExists", "CreateRoute")
+                if operation == "replace_route" and not existing:
+                    raise client_error("InvalidParameterValue")
+                for old in existing:
+                    routes.remove(old)
+                routes.append(route(NetworkInterfaceId, dest=DestinationCidrBlock))
+            return {"Return": True} if operation == "create_route" else {}
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def targets(self):
+        """{table: ENI the VIP route points at now}."""
+        with self.lock:
+            return {rtb_id: next((r.get("NetworkInterfaceId") for r in t["Routes"]
+                                  if r.get("DestinationCidrBlock") == VIP), None)
+                    for rtb_id, t in self.tables.items()}
+
+    def mutating_calls(self, rtb_id=None):
+        with self.lock:
+            return [c for c in self.calls
+                    if c[0] in ("replace_route", "create_route") and (rtb_id is None or c[1] == rtb_id)]

@@ -1,6 +1,9 @@
 """Unit tests for plugins/module_utils/aws/common.py: argspec, retry policy, client factory."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from ansible_collections.hapair.ha.plugins.module_utils.aws import common
@@ -176,6 +179,49 @@ def test_client_rejects_zero_attempts():
         AwsClient(FakeClient([]), max_attempts=0)
 
 
+class BarrierClient:
+    """A client whose replace_route is throttled on every odd attempt of a caller, and whose
+    calls start together (a barrier), so the wrapper's counters are updated under contention."""
+
+    class meta:  # pylint: disable=invalid-name,too-few-public-methods
+        method_to_api_mapping = {"replace_route": "ReplaceRoute"}
+
+    def __init__(self, parties):
+        self.barrier = threading.Barrier(parties, timeout=10)
+        self.local = threading.local()
+
+    def replace_route(self, **_params):
+        attempts = getattr(self.local, "attempts", 0) + 1
+        self.local.attempts = attempts
+        if attempts == 1:
+            self.barrier.wait()
+        if attempts % 2:
+            raise client_error("RequestLimitExceeded", 503)
+        self.local.attempts = 0
+        return {}
+
+
+def test_client_counts_are_exact_when_shared_by_threads():
+    threads, per_thread = 8, 25
+    fake = BarrierClient(threads)
+    sleeps = []
+    client = AwsClient(fake, sleep=sleeps.append, rand=lambda: 0.0)
+
+    def work():
+        for _call in range(per_thread):
+            client.replace_route(RouteTableId="rtb-1")
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for future in [pool.submit(work) for _thread in range(threads)]:
+            future.result()
+
+    calls = threads * per_thread
+    assert client.api_calls == 2 * calls  # every call throttled once, then answered
+    assert client.retries == calls
+    assert client.calls == ["replace_route"] * (2 * calls)
+    assert len(sleeps) == calls
+
+
 def test_wrap_client_is_idempotent():
     wrapped = common.wrap_client(FakeClient([]))
     assert common.wrap_client(wrapped) is wrapped
@@ -202,6 +248,15 @@ def test_make_client_switches_botocore_retries_off_and_sets_endpoint():
     assert client.client.meta.region_name == "eu-west-1"
     assert client.client.meta.endpoint_url == "http://127.0.0.1:5000"
     assert client.api_calls == 0
+    assert client.client.meta.config.max_pool_connections == common.DEFAULT_MAX_POOL_CONNECTIONS == 10
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("concurrency, pool", [(None, 10), (1, 10), (10, 10), (25, 25)])
+def test_make_client_sizes_the_connection_pool_to_the_concurrency(concurrency, pool):
+    client = make_client("ec2", region="eu-west-1", access_key="AKIDEXAMPLE", secret_key="secret",
+                         max_concurrency=concurrency)
+    assert client.client.meta.config.max_pool_connections == pool
 
 
 @pytest.mark.usefixtures("clean_env")

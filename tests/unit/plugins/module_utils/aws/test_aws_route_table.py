@@ -2,9 +2,17 @@
 
 Stubbed EC2 (botocore's Stubber): every request must have been queued, with exact parameters,
 so these tests pin the API call sequence and count; a mutating call that is not queued fails
-the test. The end-to-end tests run the same code against moto in-process.
+the test. The Stubber answers strictly in queue order and is not made for threads, so these
+tests change one table at a time (``max_concurrency=1``). The parallel path is tested with
+``FakeEc2`` (aws_stubs.py), a thread-safe fake that records what is in flight, and end to end
+against moto in-process at the default concurrency.
 """
 from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter
 
 import pytest
 
@@ -13,8 +21,10 @@ from aws_stubs import (
     ENI_B,
     INSTANCE_B,
     OTHER_VPC,
+    THROTTLED,
     VIP,
     VPC,
+    FakeEc2,
     eni,
     route,
     rtb,
@@ -22,8 +32,13 @@ from aws_stubs import (
     targets,
 )
 
-from ansible_collections.hapair.ha.plugins.module_utils.aws.common import AwsClient, AwsError
+from ansible_collections.hapair.ha.plugins.module_utils.aws.common import (
+    DEFAULT_MAX_ATTEMPTS,
+    AwsClient,
+    AwsError,
+)
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
+    DEFAULT_MAX_CONCURRENCY,
     ensure_route_target,
     plan,
     route_target,
@@ -55,6 +70,7 @@ def queue_replace(stubber, rt, target=ENI_B):
 def run(client, **kwargs):
     kwargs.setdefault("network_interface_id", ENI_B)
     kwargs.setdefault("sleep", no_sleep)
+    kwargs.setdefault("max_concurrency", 1)  # the Stubber answers in queue order
     wrapped = AwsClient(client, sleep=no_sleep)
     result = ensure_route_target(wrapped, kwargs.pop("vip", VIP), **kwargs)
     return result, wrapped
@@ -470,9 +486,297 @@ def test_non_retryable_error_is_not_retried_and_reports_partial_progress(ec2):
     message = str(caught.value)
     assert f"cannot replace the route {VIP} in {rtb(2)}" in message
     assert f"already pointing at {ENI_B}: {rtb(1)}" in message
-    assert f"not attempted: {rtb(3)}" in message
-    assert caught.value.details["error_code"] == "UnauthorizedOperation"
-    assert caught.value.details["changed_route_tables"] == [rtb(1)]
+    assert f"not attempted (stopped after the first failure): {rtb(3)}" in message
+    details = caught.value.details
+    assert details["error_code"] == "UnauthorizedOperation"
+    assert details["changed_route_tables"] == details["pointing_route_tables"] == [rtb(1)]
+    assert details["failed_route_table"] == rtb(2)
+    assert [(f["route_table_id"], f["error_code"]) for f in details["failed_route_tables"]] == [
+        (rtb(2), "UnauthorizedOperation")]
+    assert details["not_attempted_route_tables"] == [rtb(3)]
+
+
+def test_failed_source_dest_check_change_attempts_no_table(ec2):
+    client, stubber = ec2
+    ids = [rtb(1), rtb(2)]
+    queue_eni(stubber, eni(sdc=True))
+    queue_tables(stubber, [table(rtb(1), route(ENI_A)), table(rtb(2), route(ENI_B))], ids)
+    stubber.add_client_error("modify_network_interface_attribute", "UnauthorizedOperation", "denied", 403)
+
+    with pytest.raises(AwsError) as caught:
+        run(client, route_table_ids=ids, max_concurrency=10)
+
+    stubber.assert_no_pending_responses()  # no route call after the failed modify
+    message = str(caught.value)
+    assert message.startswith(f"cannot set source/destination check of {ENI_B} to False")
+    assert f"no table was changed; already pointing at {ENI_B}: {rtb(2)}" in message
+    assert f"not attempted (stopped after the first failure): {rtb(1)}" in message
+    details = caught.value.details
+    assert details["error_code"] == "UnauthorizedOperation"
+    assert details["failed_route_tables"] == [] and details["failed_route_table"] is None
+    assert details["not_attempted_route_tables"] == [rtb(1)]
+
+
+# ---- parallel route updates (FakeEc2: thread-safe, records what is in flight) ---------------
+
+
+def run_fake(fake, ids, **kwargs):
+    """ensure_route_target against ``fake`` through an AwsClient that never really sleeps."""
+    sleeps = kwargs.pop("sleeps", [])
+    wrapped = AwsClient(fake, sleep=sleeps.append, rand=lambda: 1.0)
+    kwargs.setdefault("network_interface_id", ENI_B)
+    result = ensure_route_target(wrapped, VIP, route_table_ids=ids, sleep=no_sleep, **kwargs)
+    return result, wrapped
+
+
+def tables_to_eni_a(ids):
+    return [table(i, route(ENI_A)) for i in ids]
+
+
+def test_default_concurrency_is_sized_from_the_ec2_throttle():
+    assert DEFAULT_MAX_CONCURRENCY == 10
+
+
+@pytest.mark.parametrize("bound, n", [(2, 6), (4, 12), (DEFAULT_MAX_CONCURRENCY, 50)])
+def test_calls_really_run_in_parallel_up_to_the_bound(bound, n):
+    """The first call of every table waits on a barrier of ``bound`` parties: it trips only if
+    ``bound`` calls are in flight together (else BrokenBarrierError after 10 s), and the count
+    of calls in flight proves no more than ``bound`` ever were."""
+    ids = [rtb(i) for i in range(1, n + 1)]
+    fake = FakeEc2(tables_to_eni_a(ids), barrier=threading.Barrier(bound, timeout=10), delay=0.005)
+    kwargs = {} if bound == DEFAULT_MAX_CONCURRENCY else {"max_concurrency": bound}
+
+    result, wrapped = run_fake(fake, ids, **kwargs)
+
+    assert fake.max_in_flight == bound
+    assert fake.targets() == {i: ENI_B for i in ids}
+    assert [e["route_table_id"] for e in result["route_tables"]] == ids
+    assert result["api_calls"] == wrapped.api_calls == n + 3
+
+
+@pytest.mark.parametrize("bound", [1, 3, 7])
+def test_max_in_flight_never_exceeds_the_bound(bound):
+    ids = [rtb(i) for i in range(1, 31)]
+    fake = FakeEc2(tables_to_eni_a(ids), delay=0.01)
+    run_fake(fake, ids, max_concurrency=bound)
+    assert 1 <= fake.max_in_flight <= bound
+    assert fake.targets() == {i: ENI_B for i in ids}
+
+
+def test_a_bound_larger_than_the_work_is_fine():
+    ids = [rtb(1), rtb(2)]
+    fake = FakeEc2(tables_to_eni_a(ids), barrier=threading.Barrier(2, timeout=10))
+    result, _wrapped = run_fake(fake, ids, max_concurrency=64)
+    assert fake.max_in_flight == 2
+    assert result["changed"] is True
+
+
+def test_results_keep_plan_order_whatever_the_completion_order():
+    ids = [rtb(i) for i in range(1, 9)]
+    # Earlier tables take longer, so they finish last.
+    hooks = {i: (lambda d=0.005 * (9 - k): time.sleep(d)) for k, i in enumerate(ids, 1)}
+    fake = FakeEc2([table(rtb(1), route(ENI_B))] + tables_to_eni_a(ids[1:]), hooks=hooks)
+    result, _wrapped = run_fake(fake, ids, max_concurrency=8)
+    assert [e["route_table_id"] for e in result["route_tables"]] == ids
+    assert [e["action"] for e in result["route_tables"]] == ["none"] + ["replace"] * 7
+    assert list(result["diff"]["after"]["route_tables"]) == ids
+
+
+def test_call_counts_are_exact_under_threads():
+    n = 60
+    ids = [rtb(i) for i in range(1, n + 1)]
+    throttled = {rtb(7): [THROTTLED], rtb(33): [THROTTLED, THROTTLED], rtb(60): [THROTTLED]}
+    fake = FakeEc2(tables_to_eni_a(ids), errors=throttled, delay=0.001)
+
+    result, wrapped = run_fake(fake, ids, max_concurrency=16)
+
+    retries = 4
+    assert result["api_calls"] == wrapped.api_calls == len(fake.calls) == n + 3 + retries
+    assert wrapped.retries == retries
+    assert Counter(wrapped.calls) == Counter({"describe_network_interfaces": 1, "describe_route_tables": 2,
+                                              "replace_route": n + retries})
+    assert Counter(c[1] for c in fake.mutating_calls()) == Counter({**{i: 1 for i in ids}, rtb(33): 3,
+                                                                    rtb(7): 2, rtb(60): 2})
+
+
+def test_throttled_table_is_retried_in_its_thread_then_succeeds():
+    ids = [rtb(i) for i in range(1, 5)]
+    sleeps = []
+    fake = FakeEc2(tables_to_eni_a(ids), errors={rtb(2): [THROTTLED, THROTTLED]},
+                   barrier=threading.Barrier(4, timeout=10))
+
+    result, wrapped = run_fake(fake, ids, max_concurrency=4, sleeps=sleeps)
+
+    assert result["changed"] is True
+    assert fake.targets() == {i: ENI_B for i in ids}
+    assert len(fake.mutating_calls(rtb(2))) == 3
+    assert wrapped.retries == 2
+    assert sorted(sleeps) == [pytest.approx(0.25), pytest.approx(0.5)]  # jittered backoff (rand=1.0: the ceiling)
+    assert result["api_calls"] == 4 + 3 + 2
+
+
+def test_throttled_forever_is_reported_never_skipped():
+    ids = [rtb(i) for i in range(1, 5)]
+    fake = FakeEc2(tables_to_eni_a(ids), errors={rtb(3): itertools.repeat(THROTTLED)},
+                   barrier=threading.Barrier(4, timeout=10))
+
+    with pytest.raises(AwsError) as caught:
+        run_fake(fake, ids, max_concurrency=4)
+
+    assert len(fake.mutating_calls(rtb(3))) == DEFAULT_MAX_ATTEMPTS
+    details = caught.value.details
+    assert details["error_code"] == THROTTLED
+    assert details["failed_route_table"] == rtb(3)
+    assert [f["route_table_id"] for f in details["failed_route_tables"]] == [rtb(3)]
+    assert details["changed_route_tables"] == [rtb(1), rtb(2), rtb(4)]
+    assert details["not_attempted_route_tables"] == []
+    message = str(caught.value)
+    assert f"cannot replace the route {VIP} in {rtb(3)}" in message and THROTTLED in message
+    assert f"already pointing at {ENI_B}: {rtb(1)}, {rtb(2)}, {rtb(4)}" in message
+    assert fake.targets() == {rtb(1): ENI_B, rtb(2): ENI_B, rtb(3): ENI_A, rtb(4): ENI_B}
+    # No read-back after a failed change.
+    assert [op for op, _rtb in fake.calls].count("describe_route_tables") == 1
+
+
+def test_every_failure_is_reported_with_its_reason():
+    ids = [rtb(i) for i in range(1, 7)]
+    errors = {rtb(2): ["UnauthorizedOperation"], rtb(5): ["InvalidParameterValue"]}
+    fake = FakeEc2([table(rtb(1), route(ENI_B))] + tables_to_eni_a(ids[1:]), errors=errors,
+                   barrier=threading.Barrier(5, timeout=10))
+
+    with pytest.raises(AwsError) as caught:
+        run_fake(fake, ids, max_concurrency=5)
+
+    details = caught.value.details
+    assert [(f["route_table_id"], f["error_code"]) for f in details["failed_route_tables"]] == [
+        (rtb(2), "UnauthorizedOperation"), (rtb(5), "InvalidParameterValue")]
+    assert all(f"in {f['route_table_id']}: " in f["msg"] for f in details["failed_route_tables"])
+    assert details["error_code"] == "UnauthorizedOperation"  # the first in plan order
+    assert details["changed_route_tables"] == [rtb(3), rtb(4), rtb(6)]
+    assert details["pointing_route_tables"] == [rtb(1), rtb(3), rtb(4), rtb(6)]
+    assert details["not_attempted_route_tables"] == []
+    message = str(caught.value)
+    assert message.startswith("2 route tables failed: ")
+    assert f"in {rtb(2)}: " in message and "UnauthorizedOperation" in message
+    assert f"in {rtb(5)}: " in message and "InvalidParameterValue" in message
+    assert f"already pointing at {ENI_B}: {rtb(1)}, {rtb(3)}, {rtb(4)}, {rtb(6)}" in message
+    assert "not attempted" not in message
+    assert fake.targets() == {rtb(1): ENI_B, rtb(2): ENI_A, rtb(3): ENI_B, rtb(4): ENI_B,
+                              rtb(5): ENI_A, rtb(6): ENI_B}
+
+
+def test_after_a_failure_calls_in_flight_finish_and_no_new_table_starts():
+    ids = [rtb(i) for i in range(1, 9)]
+    failed = threading.Event()
+
+    def fail_after_the_other_started():
+        started.wait(10)
+
+    def finish_after_the_failure():
+        started.set()
+        assert failed.wait(10)
+        time.sleep(0.2)  # the failing worker stops the pool right after its call returned
+
+    started = threading.Event()
+    fake = FakeEc2(tables_to_eni_a(ids), errors={rtb(1): ["UnauthorizedOperation"]},
+                   hooks={rtb(1): fail_after_the_other_started, rtb(2): finish_after_the_failure})
+    original = fake.replace_route
+
+    def replace_route(**params):
+        try:
+            return original(**params)
+        finally:
+            if params["RouteTableId"] == rtb(1):
+                failed.set()
+
+    fake.replace_route = replace_route
+
+    with pytest.raises(AwsError) as caught:
+        run_fake(fake, ids, max_concurrency=2)
+
+    details = caught.value.details
+    assert details["failed_route_table"] == rtb(1)
+    assert details["changed_route_tables"] == [rtb(2)]  # in flight when rtb(1) failed: finished
+    assert details["not_attempted_route_tables"] == ids[2:]
+    assert {c[1] for c in fake.mutating_calls()} == {rtb(1), rtb(2)}
+    assert f"not attempted (stopped after the first failure): {', '.join(ids[2:])}" in str(caught.value)
+    assert fake.targets() == {**{i: ENI_A for i in ids}, rtb(2): ENI_B}
+
+
+def test_every_table_is_accounted_for_after_a_failure():
+    """Whatever the timing: each changed table is changed, failed or not attempted, exactly once."""
+    ids = [rtb(i) for i in range(1, 41)]
+    fake = FakeEc2(tables_to_eni_a(ids), errors={rtb(5): ["UnauthorizedOperation"]}, delay=0.002)
+    with pytest.raises(AwsError) as caught:
+        run_fake(fake, ids, max_concurrency=4)
+    details = caught.value.details
+    failed = [f["route_table_id"] for f in details["failed_route_tables"]]
+    groups = details["changed_route_tables"] + failed + details["not_attempted_route_tables"]
+    assert sorted(groups) == ids
+    assert failed == [rtb(5)]
+    assert details["not_attempted_route_tables"]  # 40 tables, 4 at a time: it stopped early
+    assert {c[1] for c in fake.mutating_calls()} == set(details["changed_route_tables"]) | {rtb(5)}
+    now = fake.targets()
+    assert all(now[i] == ENI_B for i in details["changed_route_tables"])
+    assert all(now[i] == ENI_A for i in details["not_attempted_route_tables"] + failed)
+
+
+def test_parallel_create_with_race_falls_back_to_replace():
+    ids = [rtb(1), rtb(2), rtb(3)]
+
+    def someone_adds_the_route():  # between our describe and our CreateRoute
+        with fake.lock:
+            routes = fake.tables[rtb(2)]["Routes"]
+            if not any(r.get("DestinationCidrBlock") == VIP for r in routes):
+                routes.append(route(ENI_A))
+
+    fake = FakeEc2([table(rtb(1)), table(rtb(2)), table(rtb(3), route(ENI_A))],
+                   hooks={rtb(2): someone_adds_the_route})
+    result, wrapped = run_fake(fake, ids, create_missing=True, max_concurrency=3)
+    assert [e["action"] for e in result["route_tables"]] == ["create", "create", "replace"]
+    assert fake.targets() == {i: ENI_B for i in ids}
+    assert [op for op, t in fake.mutating_calls() if t == rtb(2)] == ["create_route", "replace_route"]
+    assert wrapped.api_calls == 3 + 4
+
+
+def test_source_dest_check_change_comes_before_every_route_call():
+    ids = [rtb(i) for i in range(1, 6)]
+    fake = FakeEc2(tables_to_eni_a(ids), eni_data=eni(sdc=True))
+    result, _wrapped = run_fake(fake, ids, max_concurrency=5)
+    ops = [op for op, _rtb in fake.calls]
+    assert ops[:3] == ["describe_network_interfaces", "describe_route_tables", "modify_network_interface_attribute"]
+    assert ops[3:8] == ["replace_route"] * 5 and ops[8:] == ["describe_route_tables"]
+    assert result["source_dest_check"]["changed"] is True
+
+
+def test_parallel_check_mode_makes_no_mutating_call():
+    ids = [rtb(i) for i in range(1, 21)]
+    fake = FakeEc2(tables_to_eni_a(ids), eni_data=eni(sdc=True))
+    result, wrapped = run_fake(fake, ids, check_mode=True)
+    assert result["changed"] is True
+    assert [op for op, _rtb in fake.calls] == ["describe_network_interfaces", "describe_route_tables"]
+    assert wrapped.api_calls == result["api_calls"] == 2
+    assert fake.max_in_flight == 0
+    assert fake.targets() == {i: ENI_A for i in ids}
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 2.5, "4", None])
+def test_bad_max_concurrency_is_refused_before_any_call(value):
+    fake = FakeEc2(tables_to_eni_a([rtb(1)]))
+    with pytest.raises(AwsError, match="max_concurrency must be an integer of at least 1"):
+        run_fake(fake, [rtb(1)], max_concurrency=value)
+    assert not fake.calls
+
+
+def test_an_unexpected_error_in_a_worker_is_not_swallowed():
+    ids = [rtb(i) for i in range(1, 5)]
+
+    def boom():
+        raise RuntimeError("bug in a worker")
+
+    fake = FakeEc2(tables_to_eni_a(ids), hooks={rtb(2): boom})
+    with pytest.raises(RuntimeError, match="bug in a worker"):
+        run_fake(fake, ids, max_concurrency=4)
 
 
 # ---- bad input: one clear error, no mutating call -----------------------------------------

@@ -18,6 +18,7 @@ from aws_stubs import MAC, targets
 from ansible_collections.hapair.ha.plugins.module_utils.aws import route_failover_cli
 from ansible_collections.hapair.ha.plugins.module_utils.aws.common import AwsError
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_cli import load_config, main
+from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import DEFAULT_MAX_CONCURRENCY
 
 
 def cli(argv, **kwargs):
@@ -145,6 +146,12 @@ def forbidden_factory(**_kwargs):
     (["--vip", "10.1.0.10", "--vpc-id", "vpc-1", "--self", "--network-interface-id", "eni-1"], "not allowed with"),
     (["--vip", "10.1.0.10", "--vpc-id", "vpc-1", "--source-dest-check", "maybe"], "invalid choice"),
     (["--bogus"], "unrecognized arguments"),
+    (["--vip", "10.1.0.10", "--vpc-id", "vpc-1", "--self", "--max-concurrency", "0"],
+     "argument --max-concurrency: expected an integer of at least 1, got '0'"),
+    (["--vip", "10.1.0.10", "--vpc-id", "vpc-1", "--self", "--max-concurrency", "-3"],
+     "argument --max-concurrency: expected an integer of at least 1"),
+    (["--vip", "10.1.0.10", "--vpc-id", "vpc-1", "--self", "--max-concurrency", "many"],
+     "argument --max-concurrency: expected an integer of at least 1, got 'many'"),
 ])
 def test_usage_errors_exit_2(argv, message):
     status, out, err = cli(argv, client_factory=forbidden_factory)
@@ -156,7 +163,60 @@ def test_usage_errors_exit_2(argv, message):
 
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
-    assert "--route-table-id" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--route-table-id" in out
+    assert "--max-concurrency N" in out and f"default {DEFAULT_MAX_CONCURRENCY}" in out
+
+
+def recording_factory(seen):
+    def factory(**kwargs):
+        seen.update(kwargs)
+        raise AwsError("stop here")
+    return factory
+
+
+@pytest.mark.parametrize("argv, config, expected", [
+    ([], None, DEFAULT_MAX_CONCURRENCY),
+    (["--max-concurrency", "3"], None, 3),
+    ([], "max_concurrency = 4\n", 4),
+    ([], '{"max_concurrency": 6}', 6),
+    (["--max-concurrency", "2"], "max_concurrency = 4\n", 2),  # the command line wins
+])
+def test_max_concurrency_reaches_the_client_factory(tmp_path, argv, config, expected):
+    seen = {}
+    if config is not None:
+        argv = argv + ["--config", write_config(tmp_path, config)]
+    status, _out, err = cli(["--vip", "10.1.0.10", "--vpc-id", "vpc-1", "--network-interface-id", "eni-1",
+                             "--region", "eu-west-1"] + argv, client_factory=recording_factory(seen), environ={})
+    assert status == 1 and "stop here" in err
+    assert seen["max_concurrency"] == expected
+
+
+def test_max_concurrency_reaches_ensure_route_target(monkeypatch):
+    seen = {}
+
+    def fake_ensure(_client, _vip, **kwargs):
+        seen.update(kwargs)
+        raise AwsError("stop here")
+
+    monkeypatch.setattr(route_failover_cli, "ensure_route_target", fake_ensure)
+    status, _out, _err = cli(["--vip", "10.1.0.10", "--vpc-id", "vpc-1", "--network-interface-id", "eni-1",
+                              "--max-concurrency", "5"], client_factory=lambda **_kw: object(), environ={})
+    assert status == 1
+    assert seen["max_concurrency"] == 5
+
+
+def test_parallel_switch_against_moto_with_a_bound(moto_vpc):
+    m = moto_vpc
+    args = ["--vip", "10.1.0.10", "--network-interface-id", m["eni_b"], "--max-concurrency", "2", "--json"]
+    for t in m["tables"]:
+        args += ["--route-table-id", t]
+    status, out, err = cli(args)
+    assert (status, err) == (0, "")
+    result = json.loads(out)
+    assert [e["route_table_id"] for e in result["route_tables"]] == m["tables"]
+    assert result["api_calls"] == len(m["tables"]) + 3  # lookup, describe, N replaces, read-back
+    assert targets(m["client"], m["tables"]) == {t: m["eni_b"] for t in m["tables"]}
 
 
 def test_bad_vip_exits_1_before_any_client_call():
@@ -228,6 +288,9 @@ def test_config_file_readable_by_others_is_refused(tmp_path, mode):
     ("[route_failover]\nroute_table_ids = rtb-1 rtb-2,rtb-3\n", {"route_table_ids": ["rtb-1", "rtb-2", "rtb-3"]}),
     ('{"route_table_ids": ["rtb-1"], "self": true}', {"route_table_ids": ["rtb-1"], "self": True}),
     ('{"route_table_ids": "rtb-1,rtb-2"}', {"route_table_ids": ["rtb-1", "rtb-2"]}),
+    ("max_concurrency = 12\n", {"max_concurrency": 12}),
+    ('{"max_concurrency": 1}', {"max_concurrency": 1}),
+    ('{"max_concurrency": "3"}', {"max_concurrency": 3}),
 ])
 def test_load_config(tmp_path, text, expected):
     assert load_config(write_config(tmp_path, text, mode=0o400)) == expected
@@ -242,6 +305,12 @@ def test_load_config(tmp_path, text, expected):
     ('{"vip": 10}', "expected a string"),
     ('{"route_table_ids": [1]}', "expected a list of strings"),
     ("vip = 1\nvip = 2\n", "not valid INI"),
+    ("max_concurrency = 0\n", "max_concurrency: expected an integer of at least 1, got '0'"),
+    ("max_concurrency = ten\n", "max_concurrency: expected an integer of at least 1"),
+    ("max_concurrency = 2.5\n", "max_concurrency: expected an integer of at least 1"),
+    ('{"max_concurrency": true}', "max_concurrency: expected an integer of at least 1, got True"),
+    ('{"max_concurrency": 2.0}', "max_concurrency: expected an integer of at least 1"),
+    ('{"max_concurrency": -1}', "max_concurrency: expected an integer of at least 1"),
 ])
 def test_load_config_rejects_malformed_files(tmp_path, text, message):
     with pytest.raises(route_failover_cli.UsageError) as caught:
