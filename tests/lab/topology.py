@@ -217,10 +217,16 @@ def parse(data: dict[str, Any], slot: int | None = None, name: str | None = None
     unknown = set(data) - {"name", "slot", "networks", "hosts", "aws", "disks", "packages", "image", "description"}
     if unknown:
         raise TopologyError(f"unknown topology keys: {', '.join(sorted(unknown))}")
-    lab_name = _check_name("lab", name or data.get("name"))
-    slot = data.get("slot", 0) if slot is None else slot
+    own_slot = data.get("slot", 0)
+    slot = own_slot if slot is None else slot
     if not isinstance(slot, int) or not 0 <= slot <= MAX_SLOT:
         raise TopologyError(f"slot must be an integer 0..{MAX_SLOT}, got {slot!r}")
+    # A lab's name is its state directory: the same topology moved to another slot gets a name
+    # of its own, so that bringing it up (which first removes whatever a lab of that name left)
+    # never tears down the same topology running in its own slot.
+    if name is None and slot != own_slot and isinstance(data.get("name"), str):
+        name = f"{data['name']}-s{slot}"
+    lab_name = _check_name("lab", name or data.get("name"))
 
     net_names = _str_list("networks", data.get("networks") or ["lan"])
     if not 1 <= len(net_names) <= MAX_NETWORKS or len(set(net_names)) != len(net_names):

@@ -119,3 +119,14 @@ def test_unknown_topology_name_lists_the_known_ones():
     with pytest.raises(TopologyError) as err:
         topology.resolve_path("no-such-lab")
     assert "smoke" in str(err.value)
+
+
+def test_a_topology_moved_to_another_slot_gets_a_name_of_its_own():
+    """The name is the lab's state directory: a benchmark's vip lab in slot 9 must not share it
+    with the test suite's vip lab in slot 2 (bringing one up would tear the other down)."""
+    own = topology.load("vip")
+    moved = topology.load("vip", slot=9)
+    assert (own.name, own.slot) == ("vip", 2)
+    assert (moved.name, moved.slot) == ("vip-s9", 9)
+    assert topology.load("vip", slot=2).name == "vip"
+    assert topology.load("vip", slot=9, name="bench").name == "bench"
