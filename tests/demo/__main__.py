@@ -9,6 +9,11 @@ not expected to converge to changed=0 on a second run:
     # idempotent: false
 
 Steps of one topology run together on one lab, which always comes down, even after a failure.
+
+HAPAIR_LAB_SLOTS="vip=15,keepalived=12" runs those topologies' labs in other slots (as the
+pytest suites do), beside labs already running in the shipped ones. The failover drills' reports
+(and the GitHub Enterprise failover's) are kept: the demo names them and prints their Markdown
+at the end; the drills write into HAPAIR_DEMO_REPORT_DIR (default build/demo-reports).
 """
 from __future__ import annotations
 
@@ -23,6 +28,21 @@ from tests.lab import Lab, LabError, ansible_run
 
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
 HEADER = re.compile(r"^# (demo|topology|idempotent): (.+)$", re.M)
+# what the drill role and the GHE failover role print when they wrote a report
+REPORT_LINE = re.compile(r"(?:failover drill|ghe_failover) report:\s+(\S+\.md)")
+SLOT_OVERRIDES = {
+    name.strip(): int(slot)
+    for name, _sep, slot in (item.partition("=") for item in os.environ.get("HAPAIR_LAB_SLOTS", "").split(",")
+                             if item.strip())
+}
+
+
+def lab_for(topology: str) -> Lab:
+    """The topology's lab, in its own slot or in the one HAPAIR_LAB_SLOTS gives it."""
+    if topology in SLOT_OVERRIDES:
+        slot = SLOT_OVERRIDES[topology]
+        return Lab.from_topology(topology, slot=slot, name=f"{topology}-s{slot}")
+    return Lab.from_topology(topology)
 
 
 def load_steps() -> list[dict]:
@@ -36,11 +56,13 @@ def load_steps() -> list[dict]:
     return steps
 
 
-def run_step(lab: Lab, step: dict, report: list) -> bool:
+def run_step(lab: Lab, step: dict, report: list, reports: list | None = None) -> bool:
     runs = ("converge", "converge again") if step["idempotent"] else ("run",)
     for attempt in runs:
         t0 = time.monotonic()
         res = ansible_run.playbook(lab, step["path"].relative_to(ansible_run.REPO))
+        if reports is not None:
+            reports += [(step["title"], path) for path in REPORT_LINE.findall(" ".join(res.stdout.split()))]
         if attempt != "converge again":
             sys.stdout.write(res.stdout)
         if res.rc != 0:
@@ -54,8 +76,23 @@ def run_step(lab: Lab, step: dict, report: list) -> bool:
     return True
 
 
+def print_reports(reports: list) -> None:
+    """Where each drill (or failover) report is, and its Markdown."""
+    if not reports:
+        return
+    print("\n==== failover drill reports " + "=" * 60)
+    for title, path in reports:
+        print(f"\n---- {title}\n{path} (and .json, .svg)\n")
+        try:
+            print(Path(path).read_text())
+        except OSError as err:
+            print(f"(cannot read it: {err})")
+
+
 def main() -> int:
     report: list[tuple[str, str, float]] = []
+    reports: list[tuple[str, str]] = []
+    os.environ.setdefault("HAPAIR_DEMO_REPORT_DIR", str(ansible_run.REPO / "build" / "demo-reports"))
     ok = True
     steps = load_steps()
     # DEMO_TOPOLOGIES=keepalived,vip runs only those topologies' steps (while working on one)
@@ -63,13 +100,13 @@ def main() -> int:
     if only:
         steps = [s for s in steps if s["topology"] in only]
     for topology, group in itertools.groupby(steps, key=lambda s: s["topology"]):
-        lab = Lab.from_topology(topology)
+        lab = lab_for(topology)
         try:
             t0 = time.monotonic()
             lab.up()
             report.append((f"lab {topology} up: {len(lab.topo.hosts)} hosts", "ok", time.monotonic() - t0))
             for step in group:
-                if not run_step(lab, step, report):
+                if not run_step(lab, step, report, reports):
                     ok = False
                     break
         except LabError as err:
@@ -80,6 +117,8 @@ def main() -> int:
             removed = lab.down()
             report.append((f"lab {topology} down: {len(removed['netns'])} namespaces, {removed['processes']} processes",
                            "ok", time.monotonic() - t0))
+    print_reports(reports)
+    report += [(f"report: {path}", "kept", 0.0) for _title, path in reports]
     width = max(len(r[0]) for r in report)
     print("\n==== hapair.ha demo report " + "=" * max(0, width - 10))
     for title, status, secs in report:
