@@ -1,8 +1,10 @@
-"""Shared helpers of the VIP benchmarks: the ``vip`` lab (slot 2), route tables in moto, the
-counting proxy, and the two route-swap implementations run inside a lab host.
+"""Shared helpers of the VIP benchmarks: the ``vip`` lab (its own slot 2, or ``--slot N``),
+route tables in moto, the lab's counting proxy (tests/lab/awsproxy.py, with a per-call latency),
+and the two route-swap implementations run inside a lab host.
 
-The lab topology is the integration tests' (tests/lab/topologies/vip.yml): do not run a
-benchmark while tests/integration/vip runs (same slot).
+The lab topology is the integration tests' (tests/lab/topologies/vip.yml): in its default slot
+a benchmark must not run while tests/integration/vip runs (same slot); ``bench_lab(slot)`` puts
+it in another slot, under another name (``vip-sN``).
 """
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import shutil
 import time
 from pathlib import Path
 
-from tests.integration.vip.awsproxy import AwsProxy
-from tests.lab import aws
+from tests.lab import Lab, aws
+from tests.lab.awsproxy import AwsProxy
 from tests.lab.lab import REPO
 
 AGENT = "/usr/lib/ocf/resource.d/heartbeat/aws-vpc-move-ip"
@@ -24,6 +26,19 @@ OURS = (
     "import sys; sys.path.insert(0, %r); "
     "from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_cli import main; sys.exit(main())"
 )
+
+
+def bench_lab(slot: int | None = None) -> Lab:
+    """The ``vip`` lab in its own slot (``slot=None``) or in ``slot``; in another slot it is
+    named ``vip-s<slot>`` (tests/lab/topology.py), so its state, inventory and teardown are not
+    those of a ``vip`` lab in slot 2."""
+    return Lab.from_topology("vip", slot=slot)
+
+
+def add_slot_argument(parser) -> None:
+    """``--slot N`` for a benchmark's argument parser (default: the topology's own, 2)."""
+    parser.add_argument("--slot", type=int, default=None,
+                        help="lab slot (default: the vip topology's own, 2); the lab is then named vip-s<slot>")
 
 
 def vip_of(lab) -> str:
@@ -59,8 +74,11 @@ def targets(lab, tables: list[str]) -> set[str]:
             for t in found}
 
 
-def proxy_for(lab) -> AwsProxy:
-    return AwsProxy(lab.aws_endpoint, host=str(lab.topo.first_network.controller_ip)).start()
+def proxy_for(lab, latency: float = 0.0) -> AwsProxy:
+    """The lab's proxy in front of moto, started, on the controller's lab address (reachable
+    from the hosts): every API call through it is counted and delayed by ``latency`` seconds
+    (settable later: ``proxy.latency = 0.1``). Stop it (``proxy.stop()``) before ``lab.down()``."""
+    return AwsProxy(lab.aws_endpoint, host=str(lab.topo.first_network.controller_ip), latency=latency).start()
 
 
 def install_ours(lab, host: str) -> None:

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from tests.lab import ansible_run
+from tests.lab.awsproxy import AwsProxy
 
-from .awsproxy import AwsProxy
 from .conftest import dump
 
 pytestmark = pytest.mark.lab
@@ -86,9 +86,14 @@ def test_failover_killed_half_way_then_run_again_converges(converged, proxy):
     finally:
         release.set()
         run.wait(timeout=30)
+    # The per-table calls run in parallel: the ones not held may have landed, the held (and
+    # dropped) one never reached EC2, so the crash left the tables split.
     routes = v.routes()
-    assert [routes[t] for t in v.tables] == [v.enis[node]] * 2 + [v.enis[other(node)]] * (len(v.tables) - 2), routes
+    moved = [t for t in v.tables if routes[t] == v.enis[node]]
+    left = [t for t in v.tables if routes[t] == v.enis[other(node)]]
+    assert left and len(moved) + len(left) == len(v.tables), routes
     again = v.lab.exec(node, *COMMAND, "--json", timeout=120)
     result = json.loads(again.stdout)
-    assert [e["action"] for e in result["route_tables"]] == ["none", "none"] + ["replace"] * (len(v.tables) - 2)
+    actions = {e["route_table_id"]: e["action"] for e in result["route_tables"]}
+    assert actions == {t: "none" if t in moved else "replace" for t in v.tables}, result
     assert v.tables_point_at(node), v.routes()
