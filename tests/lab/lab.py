@@ -72,6 +72,22 @@ def link_list() -> list[str]:
     return [link["ifname"] for link in json.loads(out)] if out else []
 
 
+INOTIFY_INSTANCES = 4096
+
+
+def _raise_inotify_limit() -> None:
+    """Every booted host's systemd, journald and logind take inotify instances, all counted
+    against root's one per-user limit (fs.inotify.max_user_instances, 128 by default on Debian):
+    with a few labs up, a new host's systemd could not start at all. Raise the limit, never
+    lower it (a host kernel setting, as a hypervisor host would have it)."""
+    path = Path("/proc/sys/fs/inotify/max_user_instances")
+    try:
+        if int(path.read_text()) < INOTIFY_INSTANCES:
+            path.write_text(f"{INOTIFY_INSTANCES}\n")
+    except (OSError, ValueError) as err:
+        raise LabError(f"cannot raise fs.inotify.max_user_instances to {INOTIFY_INSTANCES}: {err}") from err
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
@@ -186,6 +202,7 @@ class Lab:
         except image.ImageError as err:
             raise LabError(str(err)) from err
         self._check_packages()
+        _raise_inotify_limit()
         self.down()  # whatever a crashed run of this lab left behind
         t0 = time.monotonic()
         (self.dir / "hosts").mkdir(parents=True)
