@@ -17,6 +17,11 @@ Typical use on a DB node (all settings may also live in ``--config``, mode 0600)
 
     hapair-route-failover --self --vip 10.1.0.10 --vpc-id vpc-0abc...
 
+``hapair-route-failover --config FILE --serve`` is its warm agent (``route_failover_agent``): it
+keeps the EC2 client, the node's ENI and region between requests and answers, on the
+``agent_socket`` of FILE, what ``hapair-route-failover --config FILE [--dry-run] [--json]`` would
+have done; the role's wrapper asks it first and runs :func:`main` when no agent listens.
+
 The route tables are changed in parallel, at most ``--max-concurrency`` at once (config key
 ``max_concurrency``; default ``DEFAULT_MAX_CONCURRENCY`` of ``route_table.py``).
 
@@ -26,18 +31,23 @@ Exit status: 0 on success, 1 when the failover failed (one line on stderr), 2 on
 from __future__ import annotations
 
 import argparse
-import configparser
 import functools
 import json
 import os
-import stat
 import sys
+import time
 
+from ansible_collections.hapair.ha.plugins.module_utils.aws import route_failover_agent
 from ansible_collections.hapair.ha.plugins.module_utils.aws.common import AwsError, make_client
 from ansible_collections.hapair.ha.plugins.module_utils.aws.imds import (
     DEFAULT_IMDS_URL,
     IMDS_ENDPOINT_ENV,
     ImdsClient,
+)
+from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_config import (
+    UsageError,
+    load_config,
+    positive_int,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
     DEFAULT_MAX_CONCURRENCY,
@@ -49,35 +59,6 @@ PROG = "hapair-route-failover"
 
 SOURCE_DEST_CHECK_CHOICES = {"keep": None, "disable": False, "enable": True}
 
-# Keys a --config file may set, with their type. The connection keys (static credentials
-# included) are allowed there and only there: never on the command line, where ps shows them.
-_CONFIG_KEYS = {
-    "vip": "str",
-    "route_table_ids": "list",
-    "vpc_id": "str",
-    "network_interface_id": "str",
-    "self": "bool",
-    "create_missing": "bool",
-    "source_dest_check": "str",
-    "max_concurrency": "int",
-    "region": "str",
-    "endpoint_url": "str",
-    "imds_url": "str",
-    "access_key": "str",
-    "secret_key": "str",
-    "session_token": "str",
-    "profile": "str",
-    "aws_ca_bundle": "str",
-    "validate_certs": "bool",
-}
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-class UsageError(Exception):
-    """Bad command line or configuration file (exit status 2)."""
-
-
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing to sys.stderr and exiting."""
 
@@ -85,98 +66,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _to_bool(key, value):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise UsageError(f"{key}: expected a boolean, got {value!r}")
-
-
-def _positive_int(value):
-    """``value`` (an int, or its decimal text) as an integer >= 1; None if it is not one."""
-    if isinstance(value, str):
-        text = value.strip()
-        value = int(text) if text.isascii() and text.isdigit() else None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return None
-    return value
-
-
-def _to_positive_int(key, value):
-    number = _positive_int(value)
-    if number is None:
-        raise UsageError(f"{key}: expected an integer of at least 1, got {value!r}")
-    return number
-
-
 def _max_concurrency_arg(text):
     """argparse ``type`` of --max-concurrency (a bad value is a usage error, exit 2)."""
-    number = _positive_int(text)
+    number = positive_int(text)
     if number is None:
         raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {text!r}")
     return number
-
-
-def _convert(key, value):
-    kind = _CONFIG_KEYS[key]
-    if kind == "bool":
-        return _to_bool(key, value)
-    if kind == "int":
-        return _to_positive_int(key, value)
-    if kind == "list":
-        if isinstance(value, str):
-            return [v for v in value.replace(",", " ").split() if v]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return list(value)
-        raise UsageError(f"{key}: expected a list of strings")
-    if not isinstance(value, str):
-        raise UsageError(f"{key}: expected a string, got {type(value).__name__}")
-    return value.strip()
-
-
-def load_config(path):
-    """Read a JSON or INI configuration file; refuse it unless only its owner can read it.
-
-    INI: ``key = value`` lines, optionally under a ``[route_failover]`` section; lists are
-    comma or space separated. JSON: one object with the same keys.
-    """
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        if mode & 0o077:
-            raise UsageError(f"config file {path} has mode {mode:04o}; it may hold AWS keys, so it must "
-                             "not be accessible by group or others (chmod 600)")
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as err:
-        raise UsageError(f"cannot read config file {path}: {err.strerror or err}") from err
-
-    if text.lstrip().startswith("{"):
-        try:
-            raw = json.loads(text)
-        except ValueError as err:
-            raise UsageError(f"config file {path} is not valid JSON: {err}") from err
-        if not isinstance(raw, dict):
-            raise UsageError(f"config file {path}: expected a JSON object")
-    else:
-        parser = configparser.ConfigParser(interpolation=None)
-        has_section = any(line.strip().startswith("[") for line in text.splitlines())
-        try:
-            parser.read_string(text if has_section else "[route_failover]\n" + text, source=path)
-        except configparser.Error as err:
-            raise UsageError(f"config file {path} is not valid INI: {err}") from err
-        if parser.sections() != ["route_failover"]:
-            raise UsageError(f"config file {path}: expected a single [route_failover] section, "
-                             f"found {parser.sections()}")
-        raw = dict(parser.items("route_failover"))
-
-    unknown = sorted(set(raw) - set(_CONFIG_KEYS))
-    if unknown:
-        raise UsageError(f"config file {path}: unknown key(s) {', '.join(unknown)}")
-    return {key: _convert(key, value) for key, value in raw.items() if value is not None}
 
 
 def build_parser():
@@ -207,6 +102,9 @@ def build_parser():
     parser.add_argument("--config", metavar="FILE", help="JSON or INI file with the same keys (mode 0600)")
     parser.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--serve", action="store_true",
+                        help="run as the warm agent: answer `--config FILE [--dry-run] [--json]` "
+                             "commands on the agent_socket of FILE (a systemd service)")
     return parser
 
 
@@ -309,39 +207,191 @@ def _say(stream, line):
     stream.flush()
 
 
-def main(argv=None, client_factory=None, imds_factory=None, stdout=None, stderr=None, environ=None):
+def execute(settings, dry_run=False, as_json=False, runner=None):
+    """Run the failover with ``settings``; return ``(status, stdout_lines, stderr_lines)`` - what
+    the command prints, whether it runs in-process or in the agent."""
+    runner = runner or run
+    try:
+        result = runner(settings, dry_run=dry_run)
+    except UsageError as err:
+        return 2, [], [f"{PROG}: error: {err} (see --help)"]
+    except AwsError as err:
+        msg = f"Failed to point the VIP route at the target: {err}"
+        if as_json:
+            return 1, [json.dumps({"failed": True, "msg": msg, **err.details}, sort_keys=True, default=str)], []
+        return 1, [], [f"{PROG}: error: {msg}"]
+
+    if as_json:
+        return 0, [json.dumps(result, sort_keys=True, default=str)], []
+    out = [_format_line(entry, dry_run) for entry in result["route_tables"]]
+    sdc = result["source_dest_check"]
+    if sdc["changed"]:
+        verb = "would be set" if dry_run else "set"
+        out.append(f"{sdc['network_interface_id']}: source/destination check {verb} to "
+                   f"{str(sdc['desired']).lower()}")
+    return 0, out, []
+
+
+class _CachedImds:
+    """An IMDS client whose answers are kept: the primary ENI, its VPC and the region of a
+    running instance do not change. A failed lookup is not kept (asked again next time)."""
+
+    def __init__(self, imds):
+        self._imds = imds
+        self._primary = None
+        self._region = None
+
+    def primary_interface(self):
+        if self._primary is None:
+            self._primary = self._imds.primary_interface()
+        return self._primary
+
+    def region(self):
+        if self._region is None:
+            self._region = self._imds.region()
+        return self._region
+
+
+class Agent:
+    """What ``--serve`` keeps warm between requests: the settings of ``config_path``, the EC2
+    client and the IMDS answers. The settings are read again when the file changes (its size,
+    time or inode), and the client and IMDS answers are then built anew."""
+
+    def __init__(self, config_path, client_factory=None, imds_factory=None, environ=None):
+        self.config_path = config_path
+        self._client_factory = client_factory or functools.partial(make_client, "ec2")
+        self._imds_factory = imds_factory or ImdsClient
+        self._environ = environ
+        self._signature = None
+        self.settings = None
+        self._client = None
+        self._imds = {}
+        self.reload_if_changed()
+
+    def _file_signature(self):
+        st = os.stat(self.config_path)
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def reload_if_changed(self):
+        """Read the settings again if the file changed; True when it did."""
+        try:
+            signature = self._file_signature()
+        except OSError as err:
+            raise UsageError(f"cannot read config file {self.config_path}: {err.strerror or err}") from err
+        if signature == self._signature and self.settings is not None:
+            return False
+        args = build_parser().parse_args(["--config", self.config_path])
+        self.settings = _settings(args)
+        self._signature = signature
+        self._client = None
+        self._imds = {}
+        return True
+
+    def _client_for(self, **kwargs):
+        if self._client is None:
+            self._client = self._client_factory(**kwargs)
+        return self._client
+
+    def _imds_for(self, url):
+        if url not in self._imds:
+            self._imds[url] = _CachedImds(self._imds_factory(url))
+        return self._imds[url]
+
+    def run(self, settings, dry_run=False):
+        return run(settings, dry_run=dry_run, client_factory=self._client_for,
+                   imds_factory=self._imds_for, environ=self._environ)
+
+    def handle(self, request):
+        """Answer one request of the protocol (route_failover_agent)."""
+        try:
+            self.reload_if_changed()
+        except UsageError as err:
+            return {"status": 2, "stdout": [], "stderr": [f"{PROG}: error: {err} (see --help)"]}
+        status, out, err = execute(self.settings, dry_run=request.get("dry_run", False),
+                                   as_json=request.get("json", False), runner=self.run)
+        return {"status": status, "stdout": out, "stderr": err}
+
+
+def _worth_logging(request, answer):
+    """Whether the agent logs a request: everything but a run that found every table right
+    (the periodic route check asks every few seconds; its repairs and failures are logged)."""
+    if request["dry_run"] or answer["status"] != 0:
+        return True
+    if request["json"]:
+        try:
+            return bool(json.loads(answer["stdout"][0]).get("changed"))
+        except (IndexError, ValueError, AttributeError):
+            return True
+    return any(not line.endswith(" unchanged") for line in answer["stdout"])
+
+
+def _serve(args, client_factory, imds_factory, environ, stderr, stop=None):
+    """``--serve``: warm up (a dry run: credentials, IMDS, endpoint, connection), then answer
+    requests on the ``agent_socket`` of the settings until stopped."""
+    agent = Agent(args.config, client_factory=client_factory, imds_factory=imds_factory, environ=environ)
+    socket_path = agent.settings.get("agent_socket")
+    if not socket_path:
+        raise UsageError("--serve needs agent_socket in the --config file")
+    log = functools.partial(_say, stderr)
+    sock = route_failover_agent.listen(socket_path)
+    try:
+        started = time.monotonic()
+        status, _out, err = execute(agent.settings, dry_run=True, runner=agent.run)
+        log(f"warm-up dry run: exit {status} in {time.monotonic() - started:.2f}s" + (f": {err[0]}" if err else ""))
+        log(f"listening on {socket_path}")
+        route_failover_agent.notify_ready(environ)
+
+        def handle(request):
+            t0 = time.monotonic()
+            try:
+                answer = agent.handle(request)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # a defect must not take the agent down with the failover in hand: report it
+                answer = {"status": 1, "stdout": [],
+                          "stderr": [f"{PROG}: error: Failed to point the VIP route at the target: {exc!r}"]}
+            if _worth_logging(request, answer):
+                kind = "dry run" if request["dry_run"] else "failover"
+                lines = answer["stdout"] + answer["stderr"]
+                log(f"{kind}: exit {answer['status']} in {time.monotonic() - t0:.2f}s"
+                    + (" - " + "; ".join(lines) if lines and not request["json"] else ""))
+            return answer
+
+        route_failover_agent.serve(sock, handle, log, stop=stop)
+    finally:
+        sock.close()
+        try:
+            os.unlink(socket_path)
+        except OSError:
+            pass
+    return 0
+
+
+def main(argv=None, client_factory=None, imds_factory=None, stdout=None, stderr=None, environ=None, stop=None):
     """Entry point; returns the exit status. The factories are injectable for tests."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     parser = build_parser()
-    args = None
     try:
         try:
             args = parser.parse_args(argv)
         except SystemExit as exit_:  # --help
             return int(exit_.code or 0)
+        if args.serve:
+            if not args.config:
+                raise UsageError("--serve needs --config")
+            return _serve(args, client_factory, imds_factory, environ, stderr, stop=stop)
         settings = _settings(args)
-        result = run(settings, dry_run=args.dry_run, client_factory=client_factory,
-                     imds_factory=imds_factory, environ=environ)
     except UsageError as err:
         _say(stderr, f"{PROG}: error: {err} (see --help)")
         return 2
-    except AwsError as err:
-        msg = f"Failed to point the VIP route at the target: {err}"
-        if args is not None and args.json:
-            _say(stdout, json.dumps({"failed": True, "msg": msg, **err.details}, sort_keys=True, default=str))
-        else:
-            _say(stderr, f"{PROG}: error: {msg}")
-        return 1
 
-    if args.json:
-        _say(stdout, json.dumps(result, sort_keys=True, default=str))
-    else:
-        for entry in result["route_tables"]:
-            _say(stdout, _format_line(entry, args.dry_run))
-        sdc = result["source_dest_check"]
-        if sdc["changed"]:
-            verb = "would be set" if args.dry_run else "set"
-            _say(stdout, f"{sdc['network_interface_id']}: source/destination check {verb} to "
-                         f"{str(sdc['desired']).lower()}")
-    return 0
+    def runner(settings_, dry_run):
+        return run(settings_, dry_run=dry_run, client_factory=client_factory,
+                   imds_factory=imds_factory, environ=environ)
+
+    status, out, err = execute(settings, dry_run=args.dry_run, as_json=args.json, runner=runner)
+    for line in out:
+        _say(stdout, line)
+    for line in err:
+        _say(stderr, line)
+    return status

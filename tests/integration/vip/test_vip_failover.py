@@ -4,6 +4,7 @@ no failover when one link is cut; every time the VIP, keepalived and every route
 back from moto) must agree, and the app hosts must reach the VIP."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -13,6 +14,9 @@ from tests.lab import observe
 from .conftest import APPS, SETUP, SWITCHOVER, dump
 
 pytestmark = pytest.mark.lab
+
+# what hapair-route-failover.service (the warm agent) logs when it moved the routes
+AGENT_FAILOVER = re.compile(r"failover: exit 0 in [0-9.]+s - rtb-\S+: eni-\S+ -> eni-\S+ replaced")
 
 
 def other(host: str) -> str:
@@ -69,6 +73,7 @@ def test_failover_when_the_masters_keepalived_is_killed(converged, whom):
     old = master(v)
     new = other(old)
     cursor = observe.journal_cursor(v.lab, old)
+    agent_failovers = len(AGENT_FAILOVER.findall(observe.journal(v.lab, new, unit="hapair-route-failover")))
     v.kill_keepalived(old, whom)
     took = v.wait(lambda: v.holders() == [new] and v.tables_point_at(new), 20)
     assert_active(v, new)
@@ -79,6 +84,9 @@ def test_failover_when_the_masters_keepalived_is_killed(converged, whom):
         # (the VIP itself may already be gone: keepalived's VRRP child starts its own shutdown
         # when its parent dies, until systemd's SIGKILL reaches it - holders() is the truth)
         assert "keepalived stopped (signal, killed KILL) while VIP was MASTER (hooks done)" in log, log
+    # the new MASTER's hook handed the failover to its warm agent, which moved the routes
+    agent_log = observe.journal(v.lab, new, unit="hapair-route-failover")
+    assert len(AGENT_FAILOVER.findall(agent_log)) == agent_failovers + 1, agent_log
     # systemd restarts it (Restart=on-failure); it comes back as BACKUP and takes nothing back.
     v.wait(lambda: v.state(old) == "BACKUP", 20)
     assert_active(v, new)

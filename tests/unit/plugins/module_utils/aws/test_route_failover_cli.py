@@ -350,8 +350,8 @@ def test_runs_from_a_copied_tree_without_ansible(tmp_path):
     src = Path(route_failover_cli.__file__).parent
     dest = tmp_path / "lib" / "ansible_collections" / "hapair" / "ha" / "plugins" / "module_utils" / "aws"
     dest.mkdir(parents=True)
-    for name in ("__init__.py", "common.py", "imds.py", "route_table.py", "route_failover_cli.py"):
-        (dest / name).write_bytes((src / name).read_bytes())
+    for path in src.glob("*.py"):  # what the vip_route role installs: every file of the package
+        (dest / path.name).write_bytes(path.read_bytes())
     wrapper = tmp_path / "hapair-route-failover"
     wrapper.write_text(
         "import sys\n"
@@ -361,8 +361,12 @@ def test_runs_from_a_copied_tree_without_ansible(tmp_path):
         "            raise ImportError('ansible must not be imported on the node: ' + name)\n"
         "sys.meta_path.insert(0, _NoAnsible())\n"
         f"sys.path.insert(0, {str(tmp_path / 'lib')!r})\n"
-        "from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_cli import main\n"
-        "sys.exit(main())\n")
+        "from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_agent import delegate\n"
+        "status = delegate(sys.argv[1:])\n"
+        "if status is None:\n"
+        "    from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_cli import main\n"
+        "    status = main()\n"
+        "sys.exit(status)\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     proc = subprocess.run([sys.executable, str(wrapper), "--vip", "10.1.0.0/24", "--vpc-id", "vpc-1",
                            "--network-interface-id", "eni-1", "--region", "us-east-1"],
