@@ -14,6 +14,9 @@ from .conftest import PAIR, SETUP, dump
 
 pytestmark = pytest.mark.lab
 
+AGENT = "hapair-route-failover.service"
+AGENT_SOCKET = "/run/hapair-route-failover/agent.sock"
+
 
 def test_converge_then_idempotent(converged):
     v = converged
@@ -47,6 +50,9 @@ def test_converge_then_idempotent(converged):
         assert "lab-vrrp" not in conf and "vrrp_sync_group VIP" in conf and "vrrp_script vip_route_check" in conf
         # the second heartbeat path's static route to the peer (the route-eth1 of a manual set-up)
         assert f"{v.lab.ip(peer, 'hb')} dev eth1 proto keepalived" in v.lab.exec(host, "ip", "route").stdout
+        # the failover command's warm agent runs, root only
+        assert v.lab.exec(host, "systemctl", "is-active", AGENT, check=False).stdout.strip() == "active"
+        assert v.lab.exec(host, "stat", "-c", "%a %U", AGENT_SOCKET).stdout.strip() == "600 root"
     # The same policy is attached inline to the nodes' IAM role.
     attached = aws.client(v.lab.topo, "iam").get_role_policy(RoleName="hapair-db", PolicyName="hapair-vip-route")
     assert attached["PolicyDocument"] == policy
@@ -56,6 +62,29 @@ def test_converge_then_idempotent(converged):
 
     again = v.run(SETUP)
     assert again.rc == 0 and again.changed == 0, dump(again)
+    assert v.tables_point_at("db-01") and v.holders() == ["db-01"]
+
+
+def test_the_failover_command_without_its_agent(converged):
+    """vip_route_agent false: the agent is stopped and removed and the command runs in-process;
+    true again brings it back."""
+    v = converged
+    off = v.run(SETUP, vip_route_agent=False)
+    assert off.rc == 0 and off.changed > 0, dump(off)
+    for host in PAIR:
+        assert v.lab.exec(host, "systemctl", "is-active", AGENT, check=False).stdout.strip() != "active"
+        assert v.lab.exec(host, "test", "-e", f"/etc/systemd/system/{AGENT}", check=False).returncode != 0
+        assert v.lab.exec(host, "test", "-e", AGENT_SOCKET, check=False).returncode != 0
+        assert "agent_socket" not in v.lab.exec(host, "cat", "/etc/hapair/vip-route.conf").stdout
+    dry = v.lab.exec("db-01", "/usr/local/sbin/hapair-route-failover", "--config", "/etc/hapair/vip-route.conf",
+                     "--dry-run", check=False)
+    assert dry.returncode == 0 and dry.stdout.count(" unchanged") == len(v.tables), dry.stdout + dry.stderr
+    assert v.run(SETUP, vip_route_agent=False).changed == 0
+    on = v.run(SETUP)
+    assert on.rc == 0, dump(on)
+    for host in PAIR:
+        assert v.lab.exec(host, "systemctl", "is-active", AGENT, check=False).stdout.strip() == "active"
+    assert v.run(SETUP).changed == 0
     assert v.tables_point_at("db-01") and v.holders() == ["db-01"]
 
 
