@@ -1,0 +1,27 @@
+"""The keepalived filters hand the module_utils results to the role as plain dicts and lists."""
+from __future__ import annotations
+
+from ansible_collections.hapair.ha.plugins.filter.keepalived import FilterModule
+
+FILTERS = FilterModule().filters()
+INSTANCE = {"name": "VIP", "interface": "eth0", "virtual_router_id": 51, "priority": 200,
+            "unicast_peers": ["10.0.2.30"], "virtual_ipaddresses": ["10.1.0.10/32 dev eth0"]}
+
+
+def test_filters_are_registered():
+    assert set(FILTERS) == {"keepalived_vrrp_check", "keepalived_installed", "keepalived_vrrp_changes",
+                            "keepalived_pair_change_check"}
+
+
+def test_the_role_chain():
+    vrrp = FILTERS["keepalived_vrrp_check"]([INSTANCE], 0.2, "auto")
+    assert vrrp["problems"] == [] and vrrp["instances"]["VIP"] == {"advert_int": "0.2", "version": 3, "vips": 1}
+    lines = ["version 2.2.7", "active", "instance VIP 2 1"]
+    installed = FILTERS["keepalived_installed"](lines)
+    assert installed["version"] == "2.2.7" and installed["active"] and not installed["supports_no_vip"]
+    changes = FILTERS["keepalived_vrrp_changes"](vrrp, lines)
+    assert changes == ["VIP (VRRPv2 1 s -> VRRPv3 0.2 s)"]
+    states = [{"host": "db-01", "running": True, "changes": changes}, {"host": "db-02", "running": True, "changes": []}]
+    assert "db-01, db-02" in FILTERS["keepalived_pair_change_check"](states)["problem"]
+    assert FILTERS["keepalived_vrrp_check"]([INSTANCE], "x")["problems"] == [
+        "VIP: advert_int x: a positive number of seconds is required"]
