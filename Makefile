@@ -18,9 +18,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 # Debian packages of this machine: what builds and runs the lab (debootstrap builds the hosts'
 # Debian images, tests/lab/image.py lists what goes into them) and the tools the tests call
-# here (ruby checks rendered gitlab.rb files, git and rsync serve ansible-test).
+# here (ruby checks rendered gitlab.rb files, git and rsync serve ansible-test, stress-ng keeps
+# the cores busy in the VRRP stability benchmark and its smoke test).
 APT_PACKAGES := iproute2 util-linux debootstrap openssh-client ruby python3 curl procps e2fsprogs \
-	git rsync openssl
+	git rsync openssl stress-ng
 
 COLLECTION_LINK := $(VENV)/collections/ansible_collections/hapair/ha
 SANITY_DIR := build/sanity/ansible_collections/hapair/ha

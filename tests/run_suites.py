@@ -24,7 +24,8 @@ LOG_DIR = REPO / "build" / "suites"
 I = "tests/integration"
 STREAMS = {
     "ghe": ([f"{I}/ghe"], {}),
-    "base": ([f"{I}/test_lab_smoke.py", f"{I}/test_hosts_entries.py", f"{I}/test_build.py", f"{I}/nfs", f"{I}/gitaly"], {}),
+    "base": ([f"{I}/test_lab_smoke.py", f"{I}/test_hosts_entries.py", f"{I}/test_build.py", f"{I}/nfs", f"{I}/gitaly",
+              f"{I}/test_bench_smoke.py"], {}),
     "pairs-debian12": ([f"{I}/vip", f"{I}/shared_volume"], {}),
     "pairs-debian13": ([f"{I}/vip", f"{I}/shared_volume"], {"HAPAIR_LAB_RELEASE": "trixie"}),
 }

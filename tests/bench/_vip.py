@@ -49,6 +49,14 @@ def primary_eni(lab, host: str) -> str:
     return lab.model["instances"][host]["interfaces"][0]["interface_id"]
 
 
+def pair_up(lab, n_tables: int, pair=("db-01", "db-02")):
+    """Bring the lab up and give the pair ``n_tables`` route tables, each routing the VIP to the
+    first node: returns (vip, {node: primary ENI}, tables)."""
+    lab.up()
+    enis = {h: primary_eni(lab, h) for h in pair}
+    return vip_of(lab), enis, make_tables(lab, n_tables, enis[pair[0]])
+
+
 def make_tables(lab, n: int, target_eni: str) -> list[str]:
     """``n`` route tables in the lab VPC, each with the VIP route to ``target_eni``."""
     ec2 = aws.client(lab.topo, "ec2")
