@@ -181,8 +181,8 @@ def vrrp_changes(vrrp, installed):
         old_seconds = parse_seconds(old["advert_int"])[0]
         new_seconds = parse_seconds(new["advert_int"])[0]
         if str(old["version"]) != str(new["version"]) or (new["version"] == 2 and old_seconds != new_seconds):
-            out.append("%s (VRRPv%s %s s -> VRRPv%s %s s)" % (name, old["version"], old["advert_int"],
-                                                            new["version"], new["advert_int"]))
+            out.append("%s (VRRPv%s %s s -> VRRPv%s %s s)"
+                       % (name, old["version"], old["advert_int"], new["version"], new["advert_int"]))
     return out
 
 
