@@ -59,6 +59,7 @@ PROG = "hapair-route-failover"
 
 SOURCE_DEST_CHECK_CHOICES = {"keep": None, "disable": False, "enable": True}
 
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing to sys.stderr and exiting."""
 
