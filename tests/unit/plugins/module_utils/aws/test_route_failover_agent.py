@@ -141,7 +141,7 @@ def test_an_agent_that_breaks_is_a_failed_attempt_not_a_fallback(tmp_path, sock_
     server.listen(1)
 
     def hang_up():
-        conn, _ = server.accept()
+        conn, _addr = server.accept()
         conn.recv(1024)
         conn.close()  # no answer
 
