@@ -116,7 +116,7 @@ ConditionPathExists=!/var/lib/lab/setup.rc
 Type=oneshot
 RemainAfterExit=yes
 Environment=LAB_DIR=/run/lab/src
-ExecStart=/bin/sh -c 'sh -eu /var/lib/lab/setup.sh > /var/log/lab/setup.log 2>&1; rc=$?; echo $rc > /var/lib/lab/setup.rc; exit $rc'
+ExecStart=/bin/sh -c 'sh -eu /var/lib/lab/setup.sh > /var/log/lab/setup.log 2>&1; rc=$?; echo $rc > /var/lib/lab/setup.rc.new; mv -f /var/lib/lab/setup.rc.new /var/lib/lab/setup.rc; exit $rc'
 
 [Install]
 WantedBy=multi-user.target

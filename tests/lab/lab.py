@@ -425,6 +425,10 @@ class Lab:
             rc = rc_file.read_text().strip()
         except OSError:
             return False
+        if rc == "":
+            # being written (the controller reads the host's disk while the host writes it;
+            # hostboot.sh renames a complete file into place, an older image's unit may not)
+            return False
         if rc != "0":
             raise LabError(f"host {host}: a setup command failed ({rc}):\n"
                            f"{self._tail(self.disk_path(host) / 'var/log/lab/setup.log')}")
