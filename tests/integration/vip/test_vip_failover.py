@@ -84,7 +84,11 @@ def test_failover_when_the_masters_keepalived_is_killed(converged, whom):
         # (the VIP itself may already be gone: keepalived's VRRP child starts its own shutdown
         # when its parent dies, until systemd's SIGKILL reaches it - holders() is the truth)
         assert "keepalived stopped (signal, killed KILL) while VIP was MASTER (hooks done)" in log, log
-    # the new MASTER's hook handed the failover to its warm agent, which moved the routes
+    # the new MASTER's hook handed the failover to its warm agent, which moved the routes (it
+    # logs after the read-back, so the line may follow the tables by a moment)
+    def agent_logged():
+        return len(AGENT_FAILOVER.findall(observe.journal(v.lab, new, unit="hapair-route-failover"))) > agent_failovers
+    v.wait(agent_logged, 15)
     agent_log = observe.journal(v.lab, new, unit="hapair-route-failover")
     assert len(AGENT_FAILOVER.findall(agent_log)) == agent_failovers + 1, agent_log
     # systemd restarts it (Restart=on-failure); it comes back as BACKUP and takes nothing back.
