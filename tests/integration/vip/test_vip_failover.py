@@ -93,6 +93,7 @@ def test_failover_when_the_masters_keepalived_is_killed(converged, whom):
     assert all(line in log for line in expected), log
     # the new MASTER's hook handed the failover to its warm agent, which moved the routes (it
     # logs after the read-back, so the line may follow the tables by a moment)
+
     def agent_logged():
         return len(AGENT_FAILOVER.findall(observe.journal(v.lab, new, unit="hapair-route-failover"))) > agent_failovers
     v.wait(agent_logged, 15)
