@@ -4,6 +4,7 @@ to an in-process run, and an agent that keeps its client and IMDS answers betwee
 (moto in-process, the fake IMDSv2)."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -53,6 +54,15 @@ def write_config(tmp_path, lines, name="vip-route.conf"):
     return str(path)
 
 
+def wake(socket_path):
+    """Connect and hang up: serve() returns from accept() and sees its stop() (no request runs)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as poke:
+            poke.connect(socket_path)
+    except OSError:
+        pass
+
+
 class FakeAgent:
     """route_failover_agent.serve() in a thread with a scripted handler."""
 
@@ -73,11 +83,7 @@ class FakeAgent:
 
     def close(self):
         self._stop = True
-        try:  # wake accept() up
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as poke:
-                poke.connect(self.socket_path)
-        except OSError:
-            pass
+        wake(self.socket_path)
         self.thread.join(5)
         self.sock.close()
 
@@ -203,35 +209,31 @@ class CountingFactories:
         return Counting(url)
 
 
-def start_agent(config, factories):
+@contextlib.contextmanager
+def running_agent(config, sock_path, timeout=20):
+    """``main(["--config", config, "--serve"])`` in a thread, with counting factories, until the
+    block ends: yields (factories, the agent's log); waits for its socket first."""
+    factories = CountingFactories()
     stopping = []
-    err = io.StringIO()
+    log = io.StringIO()
     thread = threading.Thread(
         target=main, args=(["--config", config, "--serve"],),
         kwargs={"client_factory": factories.client, "imds_factory": factories.imds,
-                "stderr": err, "stop": lambda: bool(stopping)},
+                "stderr": log, "stop": lambda: bool(stopping)},
         daemon=True)
     thread.start()
-    return thread, stopping, err
-
-
-def wait_for_socket(path, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(path):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"no socket at {path}")
-
-
-def stop_agent(thread, stopping, sock_path):
-    stopping.append(True)
     try:
-        ask(sock_path, {"dry_run": True}, timeout=30)
-    except (AgentError, AgentUnavailable):
-        pass
-    thread.join(30)
-    assert not thread.is_alive()
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(sock_path):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no socket at {sock_path}")
+            time.sleep(0.02)
+        yield factories, log
+    finally:
+        stopping.append(True)
+        wake(sock_path)
+        thread.join(30)
+        assert not thread.is_alive()
 
 
 def test_the_agent_keeps_its_client_and_imds_answers_and_rereads_a_changed_file(moto_vpc, imds, tmp_path, sock_path):
@@ -242,10 +244,7 @@ def test_the_agent_keeps_its_client_and_imds_answers_and_rereads_a_changed_file(
     lines = ["vip = 10.1.0.10", f"vpc_id = {m['vpc']}", "self = true", f"imds_url = {imds.url}",
              f"agent_socket = {sock_path}"]
     config = write_config(tmp_path, lines)
-    factories = CountingFactories()
-    thread, stopping, log = start_agent(config, factories)
-    try:
-        wait_for_socket(sock_path)
+    with running_agent(config, sock_path) as (factories, log):
         # warm: the agent's start-up dry run built the client and asked IMDS once
         status, out, err = run_delegate(["--config", config, "--dry-run", "--json"])
         assert (status, err) == (0, "")
@@ -273,8 +272,6 @@ def test_the_agent_keeps_its_client_and_imds_answers_and_rereads_a_changed_file(
         assert status == 1 and out == ""
         assert err.startswith("hapair-route-failover: error: Failed to point the VIP route at the target: ")
         assert len(err.splitlines()) == 1
-    finally:
-        stop_agent(thread, stopping, sock_path)
     text = log.getvalue()
     assert "warm-up dry run: exit 0" in text
     assert f"listening on {sock_path}" in text
@@ -300,10 +297,7 @@ def test_the_agent_reports_bad_settings_written_while_it_runs(tmp_path, sock_pat
     lines = ["vip = 10.1.0.10", f"network_interface_id = {m['eni_b']}", f"route_table_ids = {m['tables'][0]}",
              f"agent_socket = {sock_path}"]
     config = write_config(tmp_path, lines)
-    factories = CountingFactories()
-    thread, stopping, _log = start_agent(config, factories)
-    try:
-        wait_for_socket(sock_path)
+    with running_agent(config, sock_path) as (factories, _log):
         time.sleep(0.01)
         write_config(tmp_path, lines + ["bogus = 1"])
         # the command itself reads the file first and runs in-process to report it...
@@ -315,8 +309,6 @@ def test_the_agent_reports_bad_settings_written_while_it_runs(tmp_path, sock_pat
         write_config(tmp_path, lines)
         assert run_delegate(["--config", config])[0] == 0
         assert factories.clients == 2  # warm-up, then the file written again: built anew
-    finally:
-        stop_agent(thread, stopping, sock_path)
 
 
 def test_notify_ready_tells_systemd(tmp_path):
