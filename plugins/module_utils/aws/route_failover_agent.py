@@ -32,13 +32,17 @@ import socket
 import struct
 import sys
 
-from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_config import UsageError, load_config
+from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_config import (
+    FAILURE,
+    UsageError,
+    error_line,
+    load_config,
+)
 
 #: How long the command waits for the agent's answer: a failover with retries on throttling
 #: takes seconds; an agent that hangs must not hold the hook forever (it retries).
 DEFAULT_ANSWER_TIMEOUT = 120.0
 _MAX_MESSAGE = 1 << 20
-_PROG = "hapair-route-failover"
 
 
 class AgentUnavailable(Exception):
@@ -50,8 +54,8 @@ class AgentError(Exception):
 
 
 def delegable(argv):
-    """The request for the agent when ``argv`` is ``--config FILE`` with at most ``--dry-run``
-    and ``--json`` besides (the agent's settings are that file's); None for anything else."""
+    """``(FILE, request)`` when ``argv`` is ``--config FILE`` with at most ``--dry-run`` and
+    ``--json`` besides (the agent's settings are that file's); ``(None, None)`` for anything else."""
     request = {"dry_run": False, "json": False}
     config = None
     args = list(argv)
@@ -138,7 +142,7 @@ def delegate(argv, stdout=None, stderr=None, timeout=DEFAULT_ANSWER_TIMEOUT):
     except AgentUnavailable:
         return None
     except AgentError as err:
-        stderr.write(f"{_PROG}: error: Failed to point the VIP route at the target: {err}\n")
+        stderr.write(error_line(f"{FAILURE}: {err}") + "\n")
         stderr.flush()
         return 1
     for stream, key in ((stdout, "stdout"), (stderr, "stderr")):

@@ -45,7 +45,10 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.imds import (
     ImdsClient,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_config import (
+    FAILURE,
+    PROG,
     UsageError,
+    error_line,
     load_config,
     positive_int,
 )
@@ -54,8 +57,6 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
     ensure_route_target,
     validate_request,
 )
-
-PROG = "hapair-route-failover"
 
 SOURCE_DEST_CHECK_CHOICES = {"keep": None, "disable": False, "enable": True}
 
@@ -208,6 +209,10 @@ def _say(stream, line):
     stream.flush()
 
 
+def _usage_error_line(err):
+    return error_line(f"{err} (see --help)")
+
+
 def execute(settings, dry_run=False, as_json=False, runner=None):
     """Run the failover with ``settings``; return ``(status, stdout_lines, stderr_lines)`` - what
     the command prints, whether it runs in-process or in the agent."""
@@ -215,12 +220,12 @@ def execute(settings, dry_run=False, as_json=False, runner=None):
     try:
         result = runner(settings, dry_run=dry_run)
     except UsageError as err:
-        return 2, [], [f"{PROG}: error: {err} (see --help)"]
+        return 2, [], [_usage_error_line(err)]
     except AwsError as err:
-        msg = f"Failed to point the VIP route at the target: {err}"
+        msg = f"{FAILURE}: {err}"
         if as_json:
             return 1, [json.dumps({"failed": True, "msg": msg, **err.details}, sort_keys=True, default=str)], []
-        return 1, [], [f"{PROG}: error: {msg}"]
+        return 1, [], [error_line(msg)]
 
     if as_json:
         return 0, [json.dumps(result, sort_keys=True, default=str)], []
@@ -279,7 +284,7 @@ class Agent:
             signature = self._file_signature()
         except OSError as err:
             raise UsageError(f"cannot read config file {self.config_path}: {err.strerror or err}") from err
-        if signature == self._signature and self.settings is not None:
+        if signature == self._signature:
             return False
         args = build_parser().parse_args(["--config", self.config_path])
         self.settings = _settings(args)
@@ -307,7 +312,7 @@ class Agent:
         try:
             self.reload_if_changed()
         except UsageError as err:
-            return {"status": 2, "stdout": [], "stderr": [f"{PROG}: error: {err} (see --help)"]}
+            return {"status": 2, "stdout": [], "stderr": [_usage_error_line(err)]}
         status, out, err = execute(self.settings, dry_run=request.get("dry_run", False),
                                    as_json=request.get("json", False), runner=self.run)
         return {"status": status, "stdout": out, "stderr": err}
@@ -349,7 +354,7 @@ def _serve(args, client_factory, imds_factory, environ, stderr, stop=None):
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 # a defect must not take the agent down with the failover in hand: report it
                 answer = {"status": 1, "stdout": [],
-                          "stderr": [f"{PROG}: error: Failed to point the VIP route at the target: {exc!r}"]}
+                          "stderr": [error_line(f"{FAILURE}: {exc!r}")]}
             if _worth_logging(request, answer):
                 kind = "dry run" if request["dry_run"] else "failover"
                 lines = answer["stdout"] + answer["stderr"]
@@ -383,7 +388,7 @@ def main(argv=None, client_factory=None, imds_factory=None, stdout=None, stderr=
             return _serve(args, client_factory, imds_factory, environ, stderr, stop=stop)
         settings = _settings(args)
     except UsageError as err:
-        _say(stderr, f"{PROG}: error: {err} (see --help)")
+        _say(stderr, _usage_error_line(err))
         return 2
 
     def runner(settings_, dry_run):

@@ -15,6 +15,17 @@ import json
 import os
 import stat
 
+#: The command's name, and the words of a failed failover, whether the command or its agent ran
+#: it: ``PROG: error: FAILURE: <why>``, one line on stderr.
+PROG = "hapair-route-failover"
+FAILURE = "Failed to point the VIP route at the target"
+
+
+def error_line(message):
+    """The one line on stderr of a failed command."""
+    return f"{PROG}: error: {message}"
+
+
 # Keys a --config file may set, with their type. The connection keys (static credentials
 # included) are allowed there and only there: never on the command line, where ps shows them.
 _CONFIG_KEYS = {
