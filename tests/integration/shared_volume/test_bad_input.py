@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.lab import ansible_run
 from tests.lab.pytest_support import default_release_only
 
-from .conftest import PAIR, dump
+from .conftest import LAB_VARS, PAIR, PLAYBOOK, dump
 
 SNAPSHOT = (
     "ls -la /etc/keepalived /etc/hapair /usr/local/libexec/hapair /home/git 2>&1; "
@@ -55,4 +56,47 @@ def test_check_mode_on_a_fresh_pair_reports_changes_and_makes_none(pair_lab):
     assert result.rc == 0, dump(result)
     for host in PAIR:
         assert result.recap[host]["changed"] > 0, dump(result)
+    assert snapshot(pair_lab) == before
+
+
+SECRET = "Zq9xP4ss"
+INSTANCE = {"name": "GITLAB", "interface": "eth0", "virtual_router_id": 61, "priority": 0, "auth_pass": SECRET,
+            "unicast_peers": ["192.0.2.1"], "virtual_ipaddresses": []}
+
+
+@default_release_only
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"keepalived_auth_pass": SECRET + "-is-too-long"}, "keepalived_auth_pass: 1 to 8 characters"),
+        ({"keepalived_auth_pass": SECRET, "pair_virtual_router_id": 300}, "GITLAB needs virtual_router_id 1..255"),
+        ({"keepalived_auth_pass": SECRET, "keepalived_vrrp_instances": [INSTANCE, dict(INSTANCE, auth_pass=SECRET + "!!")]},
+         "instance names must be unique"),
+    ],
+    ids=["bad-secret", "bad-vrid", "instance-secrets"],
+)
+def test_the_vrrp_secret_is_never_shown(pair_lab, overrides, message):
+    """Bad input around the VRRP secret, with -vvv and --diff: the error names the mistake, the
+    output (and Ansible's stderr) never holds the secret, and nothing changes."""
+    before = snapshot(pair_lab)
+    result = ansible_run.playbook(pair_lab.lab, PLAYBOOK, "-vvv", "-e", f"@{LAB_VARS}",
+                                  extra_vars={"pair_vip": f"{pair_lab.vip}/32", **overrides}, diff=True)
+    assert result.rc != 0 and message in result.stdout, dump(result)
+    assert SECRET not in result.stdout and SECRET not in result.stderr, dump(result)
+    for host in PAIR:
+        assert result.recap[host]["changed"] == 0, dump(result)
+    assert snapshot(pair_lab) == before
+
+
+@default_release_only
+def test_check_mode_diff_does_not_show_the_vrrp_secret(pair_lab):
+    """A fresh pair in check mode with --diff and -vvv: every file's diff is shown but the
+    secret's file (no_log), and the secret appears nowhere."""
+    before = snapshot(pair_lab)
+    result = ansible_run.playbook(pair_lab.lab, PLAYBOOK, "-vvv", "-e", f"@{LAB_VARS}",
+                                  extra_vars={"pair_vip": f"{pair_lab.vip}/32", "keepalived_auth_pass": SECRET},
+                                  check=True, diff=True)
+    assert result.rc == 0, dump(result)
+    assert "--- before: /etc/keepalived/keepalived.conf" in result.stdout, dump(result)
+    assert SECRET not in result.stdout and SECRET not in result.stderr, dump(result)
     assert snapshot(pair_lab) == before

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from tests.lab import aws
+from tests.lab import ansible_run, aws
 from tests.lab.pytest_support import default_release_only
 
-from .conftest import PAIR, SETUP, dump
+from .conftest import LAB_VARS, PAIR, SETUP, dump
 
 pytestmark = pytest.mark.lab
 
@@ -110,6 +110,26 @@ def test_check_mode_on_drift_reports_and_changes_nothing(converged):
     time.sleep(2)
     assert v.routes()[drifted] == v.enis["db-02"]
     v.set_route(drifted, "db-01")
+
+
+@default_release_only
+def test_secrets_are_never_shown_in_a_verbose_check_with_diff(converged):
+    """Check mode with -vvv and --diff, given AWS keys and a new VRRP secret: the secret's file
+    would change (reported, its diff hidden), and neither the VRRP secret nor the AWS secret key or
+    session token appears anywhere in Ansible's output (the access key id is not a secret: AWS and
+    amazon.aws show it)."""
+    v = converged
+    vrrp, secret, token = "Zq9xP4ss", "hapair/sentinel+Secret/Key0123456789abcd", "hapair-sentinel-session-token"
+    before = (v.routes(), v.holders())
+    res = ansible_run.playbook(v.lab, SETUP, "-vvv", "-e", f"@{LAB_VARS}", extra_vars=v.extra_vars(
+        keepalived_auth_pass=vrrp, aws_access_key="AKIAHAPAIRSENTINEL01", aws_secret_key=secret,
+        aws_session_token=token), check=True, diff=True)
+    assert res.rc == 0, dump(res)
+    assert res.changed >= 2, dump(res)  # the secret's file on both nodes
+    assert "the output has been hidden due to the fact that 'no_log: true' was specified" in res.stdout, dump(res)
+    for word in (vrrp, secret, token):
+        assert word not in res.stdout and word not in res.stderr, (word, dump(res))
+    assert (v.routes(), v.holders()) == before
 
 
 @default_release_only

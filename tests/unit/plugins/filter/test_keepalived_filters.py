@@ -9,8 +9,16 @@ INSTANCE = {"name": "VIP", "interface": "eth0", "virtual_router_id": 51, "priori
 
 
 def test_filters_are_registered():
-    assert set(FILTERS) == {"keepalived_vrrp_check", "keepalived_installed", "keepalived_vrrp_changes",
-                            "keepalived_pair_change_check"}
+    assert set(FILTERS) == {"keepalived_vrrp_check", "keepalived_settings_check", "keepalived_installed",
+                            "keepalived_vrrp_changes", "keepalived_pair_change_check"}
+
+
+def test_settings_check_takes_the_vrrp_answer():
+    vrrp = FILTERS["keepalived_vrrp_check"]([dict(INSTANCE, advert_int=0.005)], 1, "auto")
+    problems = FILTERS["keepalived_settings_check"]([dict(INSTANCE, advert_int=0.005)], auth_pass="", vrrp=vrrp)
+    assert len(problems) == 1 and problems[0].startswith("keepalived_vrrp_instances: VIP: advert_int 0.005"), problems
+    vrrp = FILTERS["keepalived_vrrp_check"]([INSTANCE], 1, "auto")
+    assert FILTERS["keepalived_settings_check"]([INSTANCE], auth_pass="s3cret", vrrp=vrrp) == []
 
 
 def test_the_role_chain():
