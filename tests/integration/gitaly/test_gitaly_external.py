@@ -260,20 +260,6 @@ def test_syntax_accepted_only_by_matching_versions(glab, host, args, written_for
             assert message in reconfigure.stdout, reconfigure.stdout
 
 
-@pytest.mark.parametrize("text, message", [
-    ("gitaly['configuration'] = {\n  listen_addr: '0.0.0.0:8075'\n", "SyntaxError: /etc/gitlab/gitlab.rb:"),
-    ("gitlab_rail['auto_migrate'] = false\n", "Encountered unsupported config key 'gitlab_rail' in /etc/gitlab/gitlab.rb."),
-    ("gitaly['configuration'][:listen_addr] = '0.0.0.0:8075'\n", "NoMethodError: undefined method `[]='"),
-], ids=["syntax-error", "unknown-key", "nil-hash"])
-def test_reconfigure_evaluates_gitlab_rb_with_ruby(glab, text, message):
-    glab.reinstall(VERSION, hosts=("gitaly-2",))
-    glab.exec("gitaly-2", "sh", "-c", "cat >> /etc/gitlab/gitlab.rb", input=text)
-    reconfigure = glab.exec("gitaly-2", "gitlab-ctl", "reconfigure", check=False)
-    assert reconfigure.returncode == 1 and "There was an error running gitlab-ctl reconfigure:" in reconfigure.stdout
-    assert message in reconfigure.stdout, reconfigure.stdout
-    assert glab.status("gitaly-2") == {}  # nothing was started
-
-
 # ---- bad input: one clear error, nothing changed anywhere ----------------------------------------
 
 @pytest.fixture(scope="module")
