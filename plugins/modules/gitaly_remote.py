@@ -158,12 +158,11 @@ options:
       - Before changing the file, copy it to a backup file named with a timestamp
         (C(<config_path>.<pid>.<YYYY-MM-DD@HH:MM:SS~>)), with its owner, mode and SELinux context.
         Each run that changes the text makes one; none is made in check mode or when the
-        file is created. The copy holds the previous token: keep the directory private.
+        file is created. The copy holds the previous token, so keep the directory private.
     type: bool
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -176,6 +175,7 @@ attributes:
   platform:
     platforms: posix
   safe_file_operations:
+    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
     support: full
     details:
       - The module writes through Ansible's atomic move and backup functions.

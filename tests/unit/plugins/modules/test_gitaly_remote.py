@@ -168,8 +168,8 @@ def test_mode_argument_check_mode_diff_then_apply(capsys, gitlab_rb):
     run_module(capsys, **gitaly_args(gitlab_rb))
     written = gitlab_rb.read_text()
     # only the mode differs: check mode and --diff say so, and change nothing
-    code, check = run_module(capsys, **gitaly_args(gitlab_rb, mode="0640", _ansible_check_mode=True,
-                                                    _ansible_diff=True))[:2]
+    args = gitaly_args(gitlab_rb, mode="0640", _ansible_check_mode=True, _ansible_diff=True)
+    code, check = run_module(capsys, **args)[:2]
     assert code == 0 and check["changed"] is True
     assert check["diff"][0]["before"] == check["diff"][0]["after"]
     assert check["diff"][1] == {"before": {"path": str(gitlab_rb), "mode": "0600"},
