@@ -62,8 +62,13 @@ description:
   - The new file is checked with C(ruby -c) before it is written. The module uses Omnibus'
     C(/opt/gitlab/embedded/bin/ruby), or C(ruby) from C(PATH). If neither exists, the check
     is skipped (RV(syntax_checked_with) is null).
-  - The file is written atomically with its mode and owner kept. The module does not run
-    C(gitlab-ctl reconfigure); do that in a handler.
+  - The new text is written to a temporary file next to C(gitlab.rb) and moved over it
+    atomically (Ansible's own atomic move), keeping the file's owner, group, mode and SELinux
+    context. A missing file is created with mode V(0600). O(owner), O(group), O(mode) and the
+    SELinux options, when given, are applied afterwards, also when the text is unchanged;
+    check mode and C(--diff) report them.
+  - The module reads the node's files (C(gitlab.rb), the version files) directly, without
+    running commands. It does not run C(gitlab-ctl reconfigure); do that in a handler.
 options:
   role:
     description:
@@ -143,17 +148,22 @@ options:
     type: str
     default: auto
   config_path:
-    description: The C(gitlab.rb) to edit. It is created (mode V(0600)) if it is missing.
+    description:
+      - The C(gitlab.rb) to edit. It is created (mode V(0600) unless O(mode) is given) if it
+        is missing; its directory must exist.
     type: path
     default: /etc/gitlab/gitlab.rb
   backup:
     description:
-      - Before the first change, keep a copy of the original file as
-        C(<config_path>.hapair-orig). The copy is never overwritten by later runs.
+      - Before changing the file, copy it to a backup file named with a timestamp
+        (C(<config_path>.<pid>.<YYYY-MM-DD@HH:MM:SS~>)), with its owner, mode and SELinux context.
+        Each run that changes the text makes one; none is made in check mode or when the
+        file is created. The copy holds the previous token, so keep the directory private.
     type: bool
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -164,6 +174,11 @@ attributes:
         C(<hidden>) and the new one as C(<auth_token hidden>).
   platform:
     platforms: posix
+  safe_file_operations:
+    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
+    support: full
+    details:
+      - The module writes through Ansible's atomic move and backup functions.
 notes:
   - Configure and reconfigure the Gitaly node before the Rails node. Gitaly servers must be
     upgraded before their clients.
@@ -188,6 +203,9 @@ EXAMPLES = r"""
         path: /var/opt/gitlab/git-data/repositories
       - name: storage1
         path: /mnt/gitlab/git-data/repositories
+    owner: root
+    group: root
+    mode: "0600"
     backup: true
   notify: Reconfigure GitLab
 
@@ -259,12 +277,10 @@ version_source:
   type: str
   sample: /opt/gitlab/version-manifest.txt
 backup_file:
-  description:
-    - The one-time copy of the original file when O(backup=true). It is returned if the copy
-      exists or is created by this run (in check mode, if it would be). Otherwise null.
-  returned: always
+  description: The backup of the file as it was before this run changed it.
+  returned: changed and O(backup=true) and the file existed, not in check mode
   type: str
-  sample: /etc/gitlab/gitlab.rb.hapair-orig
+  sample: /etc/gitlab/gitlab.rb.4242.2026-11-26@03:10:42~
 neutralised:
   description: Assignments of owned keys outside the block that were (or would be) commented out.
   returned: always
@@ -310,6 +326,7 @@ from ansible_collections.hapair.ha.plugins.module_utils.gitaly.config import (
     make_ruby_syntax_check,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.gitaly.errors import GitalyConfigError
+from ansible_collections.hapair.ha.plugins.module_utils.gitaly.files import ModuleFiles
 from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
 ARGUMENT_SPEC = dict(
@@ -340,6 +357,7 @@ def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
+        add_file_common_args=True,
         required_together=[["tls_listen_addr", "tls_certificate_path", "tls_key_path"]],
         required_if=[["role", "gitaly", ["internal_api_url"]]],
     )
@@ -354,6 +372,7 @@ def main():
             role=params["role"],
             storages=params["storages"],
             auth_token=params["auth_token"],
+            files=ModuleFiles(module),
             config_path=params["config_path"],
             gitlab_version=params["gitlab_version"],
             listen_addr=params["listen_addr"],
@@ -368,10 +387,12 @@ def main():
     except GitalyConfigError as err:
         module.fail_json(msg=f"Failed to configure Gitaly ({params['role']}) in {params['config_path']}: {err}")
 
-    result["diff"] = dict(
-        before=result.pop("before"), after=result.pop("after"),
-        before_header=params["config_path"], after_header=params["config_path"],
-    )
+    header = params["config_path"]
+    result["diff"] = [dict(before=result.pop("before"), after=result.pop("after"),
+                           before_header=header, after_header=header)]
+    attributes = result.pop("attributes_diff", None)
+    if attributes:
+        result["diff"].append(attributes)
     finish(module, result)
 
 

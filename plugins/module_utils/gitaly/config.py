@@ -3,10 +3,12 @@
 """Plan and apply the Gitaly settings of one node's ``gitlab.rb``.
 
 :func:`plan_gitlab_rb` is pure (text in, text out). :func:`configure_gitaly_remote` reads the
-file, validates everything, plans, checks the new text is valid Ruby (through an injected
-``syntax_check``), then -- unless in check mode and only when something changes -- keeps a
-one-time backup (``<config>.hapair-orig``, never overwritten) and writes atomically (temporary
-file in the same directory, ``fsync``, ``os.replace``) with the original mode and owner.
+file with Python, validates everything, plans and checks the new text is valid Ruby (through an
+injected ``syntax_check``). What touches the file goes through an injected ``files`` object
+(:class:`~ansible_collections.hapair.ha.plugins.module_utils.gitaly.files.ModuleFiles` in the
+module: AnsibleModule's ``backup_local``, ``atomic_move`` and ``set_fs_attributes_if_different``):
+only when the text changes and not in check mode, an optional timestamped backup and then the
+atomic replace; in every mode the file attributes (owner, group, mode, SELinux) asked for.
 
 The result never holds the token: ``before``, ``after`` and ``block`` are masked with
 :func:`rbfile.mask_secrets`. When only the token changed, the masked diff still differs: the
@@ -15,10 +17,8 @@ old value reads ``<hidden>``, the new one ``<auth_token hidden>``.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
-import tempfile
 
 from ansible_collections.hapair.ha.plugins.module_utils.gitaly.errors import GitalyConfigError
 from ansible_collections.hapair.ha.plugins.module_utils.gitaly.rbfile import (
@@ -39,8 +39,6 @@ from ansible_collections.hapair.ha.plugins.module_utils.gitaly.version import (
 )
 
 DEFAULT_CONFIG_PATH = "/etc/gitlab/gitlab.rb"
-BACKUP_SUFFIX = ".hapair-orig"
-NEW_FILE_MODE = 0o600
 
 
 def plan_gitlab_rb(current_text, settings, version):
@@ -74,109 +72,30 @@ def _encode(text):
     return text.encode("utf-8", "surrogateescape")
 
 
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_temp(directory, prefix, data, mode, uid, gid):
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        if uid is not None and (uid, gid) != (os.geteuid(), os.getegid()):
-            os.chown(tmp, uid, gid)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return tmp
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def atomic_write(path, data, mode, uid=None, gid=None):
-    """Replace ``path`` with ``data`` atomically, with the given mode and owner."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        tmp = _write_temp(directory, "." + os.path.basename(path) + ".", data, mode, uid, gid)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-    except OSError as err:
-        raise GitalyConfigError("cannot write %s: %s" % (path, err.strerror or err)) from None
-    _fsync_dir(directory)
-
-
-def make_backup(path, backup_path, data, mode, uid=None, gid=None):
-    """Create ``backup_path`` with ``data`` unless it exists; ``True`` when created.
-
-    The copy is written to a temporary file and hard-linked into place, which fails if a backup
-    already exists, so an existing backup is never overwritten, even by a concurrent run.
-    """
-    if os.path.lexists(backup_path):
-        return False
-    directory = os.path.dirname(os.path.abspath(backup_path))
-    try:
-        tmp = _write_temp(directory, "." + os.path.basename(path) + ".backup.", data, mode, uid, gid)
-    except OSError as err:
-        raise GitalyConfigError("cannot back up %s: %s" % (path, err.strerror or err)) from None
-    try:
-        os.link(tmp, backup_path)
-    except FileExistsError:
-        return False
-    except OSError as err:
-        if err.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise GitalyConfigError("cannot back up %s: %s" % (path, err.strerror or err)) from None
-        # No hard links on this filesystem: rename, after checking again.
-        if os.path.lexists(backup_path):
-            return False
-        try:
-            os.rename(tmp, backup_path)
-        except OSError as err2:
-            raise GitalyConfigError("cannot back up %s: %s" % (path, err2.strerror or err2)) from None
-        return True
-    finally:
-        _unlink_quietly(tmp)
-    return True
-
-
-def _file_meta(path):
+def _file_exists(path):
+    """``True`` for a regular file, ``False`` when missing; refuses anything else."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return None
+        return False
     except OSError as err:
         raise GitalyConfigError("cannot stat %s: %s" % (path, err.strerror or err)) from None
     if not stat.S_ISREG(info.st_mode):
         raise GitalyConfigError("%s is not a regular file" % path)
-    return stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
+    return True
 
 
-def configure_gitaly_remote(role, storages, auth_token, config_path=DEFAULT_CONFIG_PATH,
+def configure_gitaly_remote(role, storages, auth_token, files, config_path=DEFAULT_CONFIG_PATH,
                             gitlab_version="auto", listen_addr=None, tls_listen_addr=None,
                             tls_certificate_path=None, tls_key_path=None, internal_api_url=None,
                             backup=False, check_mode=False, read_text=read_text_file,
                             syntax_check=None):
     """Make ``config_path`` carry the Gitaly settings for ``role``.
 
+    ``files`` does what changes the node (see :mod:`.files`): ``backup(path)`` returns the
+    backup's path, ``replace(path, data, new_file)`` writes atomically, ``set_attributes(path,
+    changed, diff, new_file)`` applies the requested owner/group/mode/SELinux context (in check
+    mode: only reports) and returns whether anything differs, filling ``diff``.
     ``read_text(path)`` reads node files (``None`` if missing); ``syntax_check(text)`` returns
     the name of the checker used (or ``None`` when none is available) and raises
     :class:`GitalyConfigError` for invalid Ruby.
@@ -195,16 +114,15 @@ def configure_gitaly_remote(role, storages, auth_token, config_path=DEFAULT_CONF
     select_syntax(version)  # refuses unsupported versions early
 
     # 2. plan
-    meta = _file_meta(config_path)
-    if meta is None and not os.path.isdir(os.path.dirname(config_path)):
+    exists = _file_exists(config_path)
+    if not exists and not os.path.isdir(os.path.dirname(config_path)):
         raise GitalyConfigError("%s does not exist and neither does its directory" % config_path)
-    current = read_text_file(config_path) if meta is not None else None
+    current = read_text_file(config_path) if exists else None
     plan = plan_gitlab_rb(current, settings, version)
     checked_with = None
     if plan["changed"] and syntax_check is not None:
         checked_with = syntax_check(plan["text"])
 
-    backup_path = config_path + BACKUP_SUFFIX
     result = {
         "changed": plan["changed"],
         "config_path": config_path,
@@ -212,26 +130,27 @@ def configure_gitaly_remote(role, storages, auth_token, config_path=DEFAULT_CONF
         "syntax": plan["syntax"],
         "gitlab_version": str(version),
         "version_source": version_source,
-        "backup_file": None,
         "neutralised": plan["neutralised"],
         "block": mask_secrets(plan["block"], auth_token),
         "before": mask_secrets(current if current is not None else "", auth_token),
         "after": mask_secrets(plan["text"], auth_token),
         "syntax_checked_with": checked_with,
     }
-    if backup and meta is not None and (os.path.lexists(backup_path) or plan["changed"]):
-        result["backup_file"] = backup_path
-    if not plan["changed"] or check_mode:
-        return result
 
-    # 3. apply: backup once, then the atomic replace
-    if meta is None:
-        mode, uid, gid = NEW_FILE_MODE, None, None
-    else:
-        mode, uid, gid = meta
-        if backup:
-            make_backup(config_path, backup_path, _encode(current), mode, uid, gid)
-    atomic_write(config_path, _encode(plan["text"]), mode, uid, gid)
+    # 3. apply: a timestamped backup of the file as it was, then the atomic replace
+    if plan["changed"] and not check_mode:
+        if backup and exists:
+            result["backup_file"] = files.backup(config_path)
+        files.replace(config_path, _encode(plan["text"]), new_file=not exists)
+
+    # 4. owner, group, mode, SELinux context: reported in check mode, applied otherwise. A file
+    #    that check mode would create has nothing to compare yet (it is reported as changed).
+    attributes = {"before": {"path": config_path}, "after": {"path": config_path}}
+    if exists or not check_mode:
+        if files.set_attributes(config_path, result["changed"], attributes, new_file=not exists):
+            result["changed"] = True
+    if len(attributes["before"]) > 1 or len(attributes["after"]) > 1:
+        result["attributes_diff"] = attributes
     return result
 
 

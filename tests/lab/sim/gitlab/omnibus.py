@@ -36,6 +36,11 @@ What the rules model, with the GitLab sources they follow:
 
 Not modelled (deliberately): runit's restart of a crashed service (a dead service stays down),
 the full list of Omnibus settings and services, TLS for the Rails internal API.
+
+The version rules are GitLab's, taken from its documentation and deprecation notices (the
+``DOC_*`` constants below, cited again next to each rule); they are written here independently
+of the collection's own version table (plugins/module_utils/gitaly/version.py), which this
+stand-in does not import: a wrong boundary in the module shows up as a failed reconfigure.
 """
 from __future__ import annotations
 
@@ -82,6 +87,34 @@ DEFAULT_REPOSITORIES = "/var/opt/gitlab/git-data/repositories"
 DEFAULT_INTERNAL_API = "http+unix://%2Fvar%2Fopt%2Fgitlab%2Fgitlab-workhorse%2Fsockets%2Fsocket"
 GIT_USER = "git"
 DOCS_15100 = "https://docs.gitlab.com/ee/update/#15100"
+
+# Where each version rule comes from (GitLab documentation; where no docs.gitlab.com page was
+# found, GitLab's own issue tracker, said so).
+# How Omnibus handles a deprecated setting: from the `deprecation` release reconfigure warns; from
+# the `removal` release the package's pre-install check and reconfigure refuse it ("Removed
+# configurations found in gitlab.rb").
+DOC_DEPRECATION_MESSAGES = "https://docs.gitlab.com/omnibus/development/adding-deprecation-messages.html"
+# GitLab 15.10 moved Gitaly's Omnibus settings under gitaly['configuration'] (same structure as
+# Gitaly's config.toml) and kept the flat gitaly[...] keys working; 16.0 removed them ("Linux
+# package installations must change Gitaly and Praefect configuration structure before upgrading
+# to GitLab 16"). DOCS_15100 is the link Omnibus' own message gives.
+DOC_GITALY_STRUCTURE = "https://docs.gitlab.com/ee/update/versions/gitlab_16_changes.html#gitaly-configuration-structure-change"
+# git_data_dirs: deprecated (reconfigure warns) since 17.8, removed in 18.0; Gitaly nodes use
+# gitaly['configuration'][:storage], Rails nodes gitlab_rails['repositories_storages'].
+DOC_GIT_DATA_DIRS = "https://docs.gitlab.com/omnibus/settings/configuration.html#migrating-from-git_data_dirs"
+DOC_GIT_DATA_DIRS_DEPRECATION = "https://docs.gitlab.com/ee/update/deprecations.html#git_data_dirs-for-configuring-gitaly-storages"
+# Gitaly on its own server: server settings, and clients' storages (name -> gitaly_address).
+DOC_CONFIGURE_GITALY = "https://docs.gitlab.com/ee/administration/gitaly/configure_gitaly.html"
+# "Starting with GitLab 13.0, Puma is the default web server and Unicorn has been disabled by default."
+DOC_PUMA = "https://docs.gitlab.com/13.12/omnibus/settings/puma.html"
+# "We plan to remove support for Unicorn in GitLab 14.0." (read on a mirror of this page)
+DOC_UNICORN_REMOVAL = "https://docs.gitlab.com/13.12/ee/administration/operations/puma.html"
+# Bundled Grafana: deprecated and disabled in 16.0 (unless grafana['enable_deprecated_service']),
+# removed in 16.3; the attribute kept for the removal message was dropped in 17.1. No
+# docs.gitlab.com page found for these: omnibus-gitlab issues #7772, #8092 and MR !7603.
+DOC_GRAFANA = ("https://gitlab.com/gitlab-org/omnibus-gitlab/-/issues/7772",
+               "https://gitlab.com/gitlab-org/omnibus-gitlab/-/issues/8092",
+               "https://gitlab.com/gitlab-org/omnibus-gitlab/-/merge_requests/7603")
 
 
 class SimError(Exception):
@@ -139,7 +172,7 @@ KNOWN_CALLS = {
     "gitlab_kas_external_url", "git_data_dirs", "roles",
 }
 # Flat Gitaly keys that 15.10 replaced by gitaly['configuration'] and 16.0 removed (a subset of
-# omnibus-gitlab's list, including every key this collection could write).
+# omnibus-gitlab's list, including every key this collection could write). DOC_GITALY_STRUCTURE
 GITALY_FLAT_KEYS = (
     "listen_addr", "tls_listen_addr", "certificate_path", "key_path", "auth_token", "auth_transitioning",
     "storage", "prometheus_listen_addr", "internal_socket_dir", "logging_level", "logging_format",
@@ -167,27 +200,32 @@ def check_config(version: tuple[int, int, int], rec: dict, path: Path = GITLAB_R
     for name in list(attrs) + list(calls):
         known = name in KNOWN_ATTRIBUTES or name in KNOWN_CALLS
         if name == "grafana" and version >= (17, 1, 0):
-            known = False  # omnibus-gitlab!7603 removed the attribute left for the removal message
+            known = False  # DOC_GRAFANA (omnibus-gitlab!7603): the attribute kept for the message is gone
         if not known:
             raise SimError(f"Encountered unsupported config key '{name}' in {path}.")
     removals: list[str] = []
     deprecations: list[str] = []
     gitaly = attrs.get("gitaly", {})
+    # DOC_DEPRECATION_MESSAGES: warn from the deprecation release, refuse from the removal release.
+    # DOC_GITALY_STRUCTURE: flat gitaly[...] keys deprecated in 15.10, removed in 16.0.
     for key in GITALY_FLAT_KEYS:
         if key in gitaly:
             if version >= (16, 0, 0):
                 removals.append(_flat_gitaly_message(key, True))
             elif version >= (15, 10, 0):
                 deprecations.append(_flat_gitaly_message(key, False))
+    # DOC_GIT_DATA_DIRS, DOC_GIT_DATA_DIRS_DEPRECATION: deprecated since 17.8, removed in 18.0.
     if "git_data_dirs" in calls:
         if version >= (18, 0, 0):
             removals.append(_git_data_dirs_message(True))
         elif version >= (17, 8, 0):
             deprecations.append(_git_data_dirs_message(False))
+    # DOC_UNICORN_REMOVAL: Unicorn removed in 14.0 (Omnibus' message dates the deprecation 13.10).
     if version >= (14, 0, 0):
         for key in attrs.get("unicorn", {}):
             removals.append(f"unicorn['{key}'] has been deprecated since 13.10 and was removed in 14.0. Starting with "
                             "GitLab 14.0, Unicorn is no longer supported and users must switch to Puma.")
+    # DOC_GRAFANA: removed in 16.3; from 17.1 the key is unknown (above).
     if (16, 3, 0) <= version < (17, 1, 0):
         for key in attrs.get("grafana", {}):
             removals.append(f"grafana['{key}'] has been deprecated since 16.0 and was removed in 16.3. The bundled "
@@ -201,6 +239,8 @@ def check_config(version: tuple[int, int, int], rec: dict, path: Path = GITLAB_R
 # ---------------------------------------------------------------------------- services
 
 # (status name, gitlab.rb key, enabled by default on a full single-node install)
+# DOC_PUMA: Puma from 13.0 (Unicorn before); DOC_GRAFANA: Grafana off from 16.0. The KAS default
+# (on from 14.0) and the other services are the stand-in's own simplification, not a doc rule.
 def service_table(version: tuple[int, int, int]) -> list[tuple[str, str, object]]:
     return [
         ("alertmanager", "alertmanager", True),
@@ -265,12 +305,13 @@ def gitaly_settings(version: tuple[int, int, int], rec: dict, local_rails: dict 
     """
     attrs, calls = rec["attributes"], rec["calls"]
     gitaly = attrs.get("gitaly", {})
+    # DOC_GITALY_STRUCTURE: gitaly['configuration'] exists from 15.10; before, an unknown sub-key.
     conf = gitaly.get("configuration") if version >= (15, 10, 0) else None
     if conf is None:
         conf = {}
     if not isinstance(conf, dict):
         raise SimError("gitaly['configuration'] must be a Hash")
-    flat = gitaly if version < (16, 0, 0) else {}
+    flat = gitaly if version < (16, 0, 0) else {}  # DOC_GITALY_STRUCTURE: flat keys until 15.x
     tls = conf.get("tls") or {}
     auth = conf.get("auth") or {}
     if not isinstance(tls, dict) or not isinstance(auth, dict):
@@ -322,6 +363,10 @@ def rails_settings(version: tuple[int, int, int], rec: dict) -> dict:
     rails = attrs.get("gitlab_rails", {})
     token = rails.get("gitaly_token")
     storages: dict[str, dict] = {}
+    # DOC_CONFIGURE_GITALY, DOC_GIT_DATA_DIRS: before 18.0 Omnibus computes the Rails storages from
+    # git_data_dirs; from 18.0 only gitlab_rails['repositories_storages'] exists. ASSUMPTION (no
+    # docs page found that names the release): a repositories_storages without git_data_dirs is
+    # honoured from 17.8, the release whose reconfigure starts deprecating git_data_dirs.
     if "git_data_dirs" in calls and version < (18, 0, 0):
         dirs = calls["git_data_dirs"][-1]
         if not isinstance(dirs, dict):

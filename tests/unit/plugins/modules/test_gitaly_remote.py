@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import stat
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -45,19 +48,24 @@ def test_apply_then_idempotent(capsys, gitlab_rb):
     code, result, output = run_module(capsys, **gitaly_args(gitlab_rb, backup=True, _ansible_diff=True))
     assert code == 0 and result["changed"] is True
     assert result["syntax"] == "gitaly_configuration" and result["gitlab_version"] == "17.5.1"
-    assert result["backup_file"] == str(gitlab_rb) + ".hapair-orig"
+    # module.backup_local: <path>.<pid>.<YYYY-MM-DD@HH:MM:SS~>, the file as it was, its mode
+    assert re.fullmatch(re.escape(str(gitlab_rb)) + r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~", result["backup_file"])
+    backup = gitlab_rb.parent / os.path.basename(result["backup_file"])
+    assert backup.read_text() == OPERATOR and stat.S_IMODE(backup.stat().st_mode) == 0o600
     assert result["neutralised"] == [{"line": 2, "key": "gitaly['auth_token']"}]
     assert "before" not in result and "after" not in result
-    assert result["diff"]["before"] == "external_url 'https://gitlab.example.com'\ngitaly['auth_token'] = '<hidden>'\n"
-    assert "token: '<auth_token hidden>'," in result["diff"]["after"]
+    assert len(result["diff"]) == 1  # no attribute asked for, none differs
+    assert result["diff"][0]["before"] == "external_url 'https://gitlab.example.com'\ngitaly['auth_token'] = '<hidden>'\n"
+    assert "token: '<auth_token hidden>'," in result["diff"][0]["after"]
     assert "module-test-token" not in output
     if shutil.which("ruby"):
         assert result["syntax_checked_with"].endswith("ruby")
     written = gitlab_rb.read_text()
     assert "token: 'module-test-token-\\'x\\''," in written
     code, again = run_module(capsys, **gitaly_args(gitlab_rb, backup=True))[:2]
-    assert code == 0 and again["changed"] is False and "diff" not in again
+    assert code == 0 and again["changed"] is False and "diff" not in again and "backup_file" not in again
     assert gitlab_rb.read_text() == written
+    assert sorted(p.name for p in gitlab_rb.parent.iterdir()) == sorted(["gitlab.rb", backup.name])
 
 
 def test_check_mode_changes_nothing(capsys, gitlab_rb):
@@ -121,3 +129,70 @@ def test_invalid_ruby_is_not_written(capsys, tmp_path):
     assert code == 1 and "is not valid Ruby" in result["msg"]
     assert "module-test-token" not in output
     assert path.read_text() == "nginx['listen_port'] = [80,\n"
+
+
+def test_write_is_an_atomic_move_keeping_mode_and_leaving_no_temporary(capsys, gitlab_rb):
+    gitlab_rb.chmod(0o640)
+    inode = gitlab_rb.stat().st_ino
+    code, result = run_module(capsys, **gitaly_args(gitlab_rb))[:2]
+    assert code == 0 and result["changed"] is True and "backup_file" not in result
+    info = gitlab_rb.stat()
+    assert info.st_ino != inode  # a new file was renamed over the old one
+    assert stat.S_IMODE(info.st_mode) == 0o640  # atomic_move kept the old file's mode
+    assert sorted(p.name for p in gitlab_rb.parent.iterdir()) == ["gitlab.rb"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_owner_is_kept_and_backup_too(capsys, gitlab_rb):
+    os.chown(gitlab_rb, 1234, 4321)
+    code, result = run_module(capsys, **gitaly_args(gitlab_rb, backup=True))[:2]
+    assert code == 0 and result["changed"] is True
+    for path in (gitlab_rb, gitlab_rb.parent / os.path.basename(result["backup_file"])):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid) == (1234, 4321), path
+
+
+def test_missing_file_is_created_0600(capsys, tmp_path):
+    path = tmp_path / "gitlab.rb"
+    old = os.umask(0o022)
+    try:
+        code, result = run_module(capsys, **gitaly_args(path, backup=True))[:2]
+    finally:
+        os.umask(old)
+    assert code == 0 and result["changed"] is True and "backup_file" not in result
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gitlab.rb"]
+
+
+def test_mode_argument_check_mode_diff_then_apply(capsys, gitlab_rb):
+    run_module(capsys, **gitaly_args(gitlab_rb))
+    written = gitlab_rb.read_text()
+    # only the mode differs: check mode and --diff say so, and change nothing
+    args = gitaly_args(gitlab_rb, mode="0640", _ansible_check_mode=True, _ansible_diff=True)
+    code, check = run_module(capsys, **args)[:2]
+    assert code == 0 and check["changed"] is True
+    assert check["diff"][0]["before"] == check["diff"][0]["after"]
+    assert check["diff"][1] == {"before": {"path": str(gitlab_rb), "mode": "0600"},
+                                "after": {"path": str(gitlab_rb), "mode": "0640"}}
+    assert stat.S_IMODE(gitlab_rb.stat().st_mode) == 0o600
+    # applied, and then idempotent
+    code, applied = run_module(capsys, **gitaly_args(gitlab_rb, mode="0640"))[:2]
+    assert code == 0 and applied["changed"] is True
+    assert stat.S_IMODE(gitlab_rb.stat().st_mode) == 0o640 and gitlab_rb.read_text() == written
+    code, again = run_module(capsys, **gitaly_args(gitlab_rb, mode="0640"))[:2]
+    assert code == 0 and again["changed"] is False
+
+
+def test_write_failure_is_one_clear_error(capsys, gitlab_rb, monkeypatch):
+    def refuse(self, src, dest, unsafe_writes=False, keep_dest_attrs=True):
+        raise Exception("Could not replace %r" % dest) from PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.atomic_move", refuse)
+    code, result, output = run_module(capsys, **gitaly_args(gitlab_rb, backup=True))
+    assert code == 1
+    assert result["msg"].startswith("Failed to configure Gitaly (gitaly) in %s: cannot write %s: " % (gitlab_rb, gitlab_rb))
+    assert "Permission denied" in result["msg"] and "module-test-token" not in output
+    assert gitlab_rb.read_text() == OPERATOR
+    # the backup was made before the failed write; no temporary file is left
+    assert len([p for p in gitlab_rb.parent.iterdir() if p.name.startswith("gitlab.rb.")]) == 1
+    assert not [p for p in gitlab_rb.parent.iterdir() if p.name.startswith(".")]

@@ -1,4 +1,6 @@
-"""configure_gitaly_remote on real files: idempotency, preservation, refusals, backup, secrecy."""
+"""configure_gitaly_remote on real files: idempotency, preservation, refusals, secrecy, and what it
+asks of the ``files`` object (AnsibleModule's file handling in the module; here a plain-Python
+stand-in that records the calls -- the real one is exercised in tests/unit/plugins/modules)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import subprocess
 import pytest
 
 from ansible_collections.hapair.ha.plugins.module_utils.gitaly.config import (
-    BACKUP_SUFFIX,
     configure_gitaly_remote,
     make_ruby_syntax_check,
     plan_gitlab_rb,
@@ -62,9 +63,39 @@ def snapshot(directory):
     return {p.name: (p.read_bytes(), stat.S_IMODE(p.stat().st_mode)) for p in directory.iterdir()}
 
 
-def run(path, **kwargs):
+class RecordingFiles:
+    """The ``files`` of configure_gitaly_remote with plain os calls, recording what was asked."""
+
+    def __init__(self, attributes=None):
+        self.calls = []
+        self.attributes = attributes or {}  # {"mode": ("0644", "0600")}: what would differ
+
+    def backup(self, path):
+        self.calls.append("backup")
+        dest = path + ".backup"
+        with open(path, "rb") as src, open(dest, "wb") as out:
+            out.write(src.read())
+        return dest
+
+    def replace(self, path, data, new_file=False):
+        self.calls.append("replace new" if new_file else "replace")
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        if new_file:
+            os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+
+    def set_attributes(self, path, changed, diff, new_file=False):
+        self.calls.append("attributes new" if new_file else "attributes")
+        for key, (old, new) in self.attributes.items():
+            diff["before"][key], diff["after"][key] = old, new
+        return changed or bool(self.attributes)
+
+
+def run(path, files=None, **kwargs):
     base = RAILS_ARGS if kwargs.get("role") == "rails" else GITALY_ARGS
-    args = dict(base, config_path=str(path), gitlab_version="17.5.1")
+    args = dict(base, config_path=str(path), gitlab_version="17.5.1", files=files or RecordingFiles())
     args.update(kwargs)
     return configure_gitaly_remote(**args)
 
@@ -123,11 +154,12 @@ def test_token_only_change_is_reported_and_visible_in_masked_diff(gitlab_rb):
 
 def test_check_mode_reports_but_changes_nothing(gitlab_rb):
     before = snapshot(gitlab_rb.parent)
-    result = run(gitlab_rb, check_mode=True, backup=True)
-    assert result["changed"] is True
-    assert result["backup_file"] == str(gitlab_rb) + BACKUP_SUFFIX
+    files = RecordingFiles()
+    result = run(gitlab_rb, files=files, check_mode=True, backup=True)
+    assert result["changed"] is True and "backup_file" not in result
     assert BEGIN_MARKER in result["after"] and BEGIN_MARKER not in result["before"]
     assert snapshot(gitlab_rb.parent) == before
+    assert files.calls == ["attributes"]  # AnsibleModule only reports in check mode
 
 
 BAD_INPUTS = [
@@ -174,50 +206,47 @@ def test_broken_markers_change_nothing(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_backup_is_kept_once_and_never_overwritten(gitlab_rb):
-    backup = gitlab_rb.parent / ("gitlab.rb" + BACKUP_SUFFIX)
-    os.chmod(gitlab_rb, 0o640)
-    result = run(gitlab_rb, backup=True)
-    assert result["backup_file"] == str(backup)
-    assert read(backup) == OPERATOR
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o640
-    run(gitlab_rb, backup=True, auth_token="second-token")
-    run(gitlab_rb, backup=True, gitlab_version="18.0.0")
-    assert read(backup) == OPERATOR
-    unchanged = run(gitlab_rb, backup=True, gitlab_version="18.0.0")
-    assert unchanged["changed"] is False and unchanged["backup_file"] == str(backup)
+def test_backup_then_replace_then_attributes(gitlab_rb):
+    files = RecordingFiles()
+    result = run(gitlab_rb, files=files, backup=True)
+    assert files.calls == ["backup", "replace", "attributes"]
+    assert result["backup_file"] == str(gitlab_rb) + ".backup"
+    assert read(gitlab_rb.parent / "gitlab.rb.backup") == OPERATOR
+    files.calls.clear()
+    again = run(gitlab_rb, files=files, backup=True)
+    assert again["changed"] is False and "backup_file" not in again
+    assert files.calls == ["attributes"]  # unchanged text: no backup, no write
 
 
 def test_no_backup_unless_asked(gitlab_rb):
-    assert run(gitlab_rb)["backup_file"] is None
-    assert sorted(p.name for p in gitlab_rb.parent.iterdir()) == ["gitlab.rb"]
+    files = RecordingFiles()
+    assert "backup_file" not in run(gitlab_rb, files=files)
+    assert files.calls == ["replace", "attributes"]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
-def test_mode_and_owner_are_preserved(gitlab_rb):
-    os.chown(gitlab_rb, 1234, 4321)
-    os.chmod(gitlab_rb, 0o640)
-    run(gitlab_rb, backup=True)
-    info = gitlab_rb.stat()
-    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o640, 1234, 4321)
-    backup = gitlab_rb.parent / ("gitlab.rb" + BACKUP_SUFFIX)
-    info = backup.stat()
-    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o640, 1234, 4321)
-
-
-def test_write_is_atomic_replace(gitlab_rb):
-    inode = gitlab_rb.stat().st_ino
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_attribute_changes_alone_are_reported(gitlab_rb, check_mode):
     run(gitlab_rb)
-    assert gitlab_rb.stat().st_ino != inode  # a new file was renamed over the old one
-    assert sorted(p.name for p in gitlab_rb.parent.iterdir()) == ["gitlab.rb"]  # no temporary left
+    files = RecordingFiles(attributes={"mode": ("0644", "0600")})
+    result = run(gitlab_rb, files=files, check_mode=check_mode)
+    assert result["changed"] is True and result["before"] == result["after"]
+    assert result["attributes_diff"] == {"before": {"path": str(gitlab_rb), "mode": "0644"},
+                                         "after": {"path": str(gitlab_rb), "mode": "0600"}}
+    assert files.calls == ["attributes"]
+    assert "attributes_diff" not in run(gitlab_rb)
 
 
-def test_missing_file_is_created_0600(tmp_path):
+def test_missing_file_is_created_without_backup(tmp_path):
     path = tmp_path / "gitlab.rb"
-    result = run(path, backup=True)
-    assert result["changed"] is True and result["backup_file"] is None
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    files = RecordingFiles()
+    result = run(path, files=files, backup=True)
+    assert result["changed"] is True and "backup_file" not in result
+    assert files.calls == ["replace new", "attributes new"]
     assert read(path).startswith(BEGIN_MARKER)
+    files = RecordingFiles()
+    missing = tmp_path / "other.rb"
+    assert run(missing, files=files, check_mode=True)["changed"] is True
+    assert files.calls == [] and not missing.exists()  # nothing to compare attributes with yet
 
 
 def test_missing_directory_is_refused(tmp_path):

@@ -1,7 +1,8 @@
-"""The version rules of the lab's GitLab Omnibus simulation (tests/lab/sim/gitlab/omnibus.py).
+"""Self-tests of the lab's GitLab Omnibus stand-in (tests/lab/sim/gitlab/omnibus.py).
 
-No lab needed: the rules are plain functions over what the recording DSL saw, and the recording
-itself is real Ruby (skipped without a `ruby` binary). The boundaries are GitLab's: flat Gitaly
+They exercise the stand-in only (no product code, no lab): the version rules are plain functions
+over what the recording DSL saw, and the recording itself is real Ruby (skipped without a `ruby`
+binary). The boundaries are GitLab's, with the documentation cited in omnibus.py: flat Gitaly
 keys deprecated in 15.10 and removed in 16.0, `git_data_dirs` deprecated in 17.8 and removed in
 18.0, `gitaly['configuration']` unknown before 15.10, Grafana removed in 16.3 and unknown from 17.1.
 """
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from pathlib import Path
 
 import pytest
 
-from .conftest import SIM
+SIM = Path(__file__).resolve().parents[2] / "lab" / "sim" / "gitlab"
 
 _spec = importlib.util.spec_from_file_location("gitlab_sim_omnibus", SIM / "omnibus.py")
 omnibus = importlib.util.module_from_spec(_spec)
@@ -108,3 +110,18 @@ def test_recorder_evaluates_real_ruby(tmp_path, monkeypatch):
     rb.write_text("gitaly['enable'] = \n")
     with pytest.raises(omnibus.SimError, match="SyntaxError"):
         omnibus.evaluate(rb)
+
+
+@pytest.mark.skipif(not shutil.which("ruby"), reason="needs Ruby")
+@pytest.mark.parametrize("text, message", [
+    ("gitaly['configuration'] = {\n  listen_addr: '0.0.0.0:8075'\n", "SyntaxError"),
+    ("gitlab_rail['auto_migrate'] = false\n", "Encountered unsupported config key 'gitlab_rail' in "),
+    ("gitaly['configuration'][:listen_addr] = '0.0.0.0:8075'\n", "NoMethodError"),
+], ids=["syntax-error", "unknown-key", "nil-hash"])
+def test_reconfigure_evaluates_gitlab_rb_with_ruby(tmp_path, monkeypatch, text, message):
+    """What `gitlab-ctl reconfigure` runs first: evaluate gitlab.rb, then GitLab's rules."""
+    monkeypatch.setattr(omnibus, "EMBEDDED_RUBY", tmp_path / "absent")
+    rb = tmp_path / "gitlab.rb"
+    rb.write_text("external_url 'http://gitlab.example.com'\n" + text)
+    with pytest.raises(omnibus.SimError, match=message):
+        omnibus.check_config(v("18.2.1"), omnibus.evaluate(rb), rb)
