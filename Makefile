@@ -26,7 +26,7 @@ APT_PACKAGES := iproute2 util-linux debootstrap openssh-client ruby python3 curl
 COLLECTION_LINK := $(VENV)/collections/ansible_collections/hapair/ha
 SANITY_DIR := build/sanity/ansible_collections/hapair/ha
 
-.PHONY: setup apt venv test lint sanity unit integration molecule demo build clean lab-down
+.PHONY: setup apt venv test lint sanity unit ee integration molecule demo build clean lab-down
 
 setup: apt venv $(COLLECTION_LINK)
 
@@ -51,7 +51,7 @@ $(COLLECTION_LINK):
 	ln -sfn ../../../.. $@
 
 # ---- tests ---------------------------------------------------------------------------------
-test: setup lint sanity unit integration molecule
+test: setup lint sanity unit ee integration molecule
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -89,6 +89,15 @@ sanity: setup $(SANITY_VENV)/.installed
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
+
+# The execution environment's build context (execution-environment.yml) in build/ee, checked by
+# tests/ee together with what `ansible-builder introspect` reads from the collection. The image
+# itself is not built here: there is no container registry to pull its base image from.
+ee: build
+	rm -rf build/ee
+	$(BIN)/ansible-builder create --file execution-environment.yml --context build/ee \
+		--output-filename Containerfile
+	$(BIN)/pytest -q -p no:cacheprovider tests/ee
 
 # The lab suites run side by side in separate lab slots (tests/run_suites.py): Debian 12 hosts for
 # every area, Debian 13 hosts for the keepalived-based ones. The hosts' images are built first.
