@@ -26,7 +26,7 @@ APT_PACKAGES := iproute2 util-linux debootstrap openssh-client ruby python3 curl
 COLLECTION_LINK := $(VENV)/collections/ansible_collections/hapair/ha
 SANITY_DIR := build/sanity/ansible_collections/hapair/ha
 
-.PHONY: setup apt venv test lint sanity unit integration molecule demo build clean lab-down
+.PHONY: setup apt venv test lint sanity unit ee integration molecule demo build docs clean lab-down
 
 setup: apt venv $(COLLECTION_LINK)
 
@@ -51,12 +51,13 @@ $(COLLECTION_LINK):
 	ln -sfn ../../../.. $@
 
 # ---- tests ---------------------------------------------------------------------------------
-test: setup lint sanity unit integration molecule
+test: setup lint sanity unit ee integration molecule
 	@echo "make test: all suites passed"
 
 lint: setup
 	$(BIN)/ansible-lint --offline -q
 	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
 # ansible-test's own pinned sanity requirements, in a venv of their own (they pin versions that
 # differ from ansible-lint's). Paths inside the venv are looked up when the recipe runs: on a
@@ -90,6 +91,15 @@ sanity: setup $(SANITY_VENV)/.installed
 unit: setup
 	$(BIN)/pytest -q tests/unit
 
+# The execution environment's build context (execution-environment.yml) in build/ee, checked by
+# tests/ee together with what `ansible-builder introspect` reads from the collection. The image
+# itself is not built here: there is no container registry to pull its base image from.
+ee: build
+	rm -rf build/ee
+	$(BIN)/ansible-builder create --file execution-environment.yml --context build/ee \
+		--output-filename Containerfile
+	$(BIN)/pytest -q -p no:cacheprovider tests/ee
+
 # The lab suites run side by side in separate lab slots (tests/run_suites.py): Debian 12 hosts for
 # every area, Debian 13 hosts for the keepalived-based ones. The hosts' images are built first.
 integration: setup
@@ -103,6 +113,19 @@ molecule: setup
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+# The collection's HTML documentation (modules, filters, roles and their argument specs) in
+# build/docs/build/html: antsibull-docs writes a Sphinx project (it wants its directory writable by
+# its owner only) and builds it, warnings as errors; docs/conf_offline.py keeps Sphinx off the
+# network.
+docs: setup
+	rm -rf build/docs && mkdir -p build && mkdir -m 0700 build/docs
+	$(BIN)/antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error \
+		--project hapair.ha --copyright "hapair.ha maintainers" --title "hapair.ha" \
+		--dest-dir build/docs hapair.ha
+	cat docs/conf_offline.py >> build/docs/conf.py
+	build/docs/build.sh
+	@echo "make docs: build/docs/build/html/index.html"
 
 demo: setup
 	$(BIN)/python -m tests.demo

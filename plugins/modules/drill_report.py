@@ -17,8 +17,8 @@ description:
     and writes three files into O(dest) - C(NAME-YYYYMMDDTHHMMSSZ.json) (everything, for tools),
     C(.md) (a summary and tables, for people) and C(.svg) (the timeline as a picture - a horizontal bar
     per phase with its label and seconds, a numbered line per event).
-  - Run it on the controller (delegate it to C(localhost)). The roles M(hapair.ha.failover_drill) and
-    M(hapair.ha.ghe_failover) call it; it can report any sequence of timed steps.
+  - Run it on the controller (delegate it to C(localhost)). The roles P(hapair.ha.failover_drill#role) and
+    P(hapair.ha.ghe_failover#role) call it; it can report any sequence of timed steps.
   - It changes nothing on the managed hosts; it reports C(changed) when it wrote the files (on the controller).
 author:
   - hapair.ha contributors (@hapair)
