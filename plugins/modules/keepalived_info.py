@@ -13,11 +13,11 @@ version_added: 0.1.0
 short_description: Report keepalived on a node and the VRRP state of its instances and sync groups
 description:
   - Reports whether keepalived is installed (and its version), whether C(keepalived.service) is
-    active and enabled, where the notify hooks of M(hapair.ha.keepalived)'s dispatcher go, and the
+    active and enabled, where the notify hooks of P(hapair.ha.keepalived#role)'s dispatcher go, and the
     state keepalived last notified for each VRRP instance or sync group (C(MASTER), C(BACKUP),
     C(FAULT), C(STOP)), with when it changed and whether every hook of that transition has run.
-  - This is the interface the collection's other roles and playbooks use (M(hapair.ha.shared_volume),
-    M(hapair.ha.nfs_exports), M(hapair.ha.vip_route), the switchover and drill playbooks) instead of
+  - This is the interface the collection's other roles and playbooks use (P(hapair.ha.shared_volume#role),
+    P(hapair.ha.nfs_exports#role), P(hapair.ha.vip_route#role), the switchover and drill playbooks) instead of
     reading the role's files themselves. The paths come from the settings the role
     C(hapair.ha.keepalived) writes next to C(keepalived.conf) (C(hapair-notify.conf)).
   - Never changes anything.
@@ -97,7 +97,7 @@ enabled:
   type: bool
   sample: true
 configured:
-  description: Whether the node has the notify dispatcher's settings of M(hapair.ha.keepalived).
+  description: Whether the node has the notify dispatcher's settings of P(hapair.ha.keepalived#role).
   returned: always
   type: bool
   sample: true
