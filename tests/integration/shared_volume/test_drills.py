@@ -142,6 +142,8 @@ def test_fsck_runs_before_mount_when_the_filesystem_has_errors(converged):
     assert "with errors" in converged.sh(master, f"dumpe2fs -h {device} 2>/dev/null | grep 'state:'").stdout
     converged.start_keepalived(master)
     converged.wait(lambda: converged.mounted(master), 60)
+    # the dispatcher logs a hook's output when the hook has finished: the mount can be seen first
+    converged.wait(lambda: "e2fsck: " in converged.notify_log(master), 15, what="the hook's e2fsck lines in the journal")
     log = converged.notify_log(master)
     assert "check the filesystem of" in log and "the superblock says 'not clean with errors'" in log
     assert "e2fsck: " in log
@@ -163,6 +165,7 @@ def test_a_volume_left_by_a_dead_holder_is_taken_after_the_stale_wait_with_fsck(
     converged.start_keepalived(backup)
     converged.wait(lambda: converged.mounted(backup), 60)
     took = time.monotonic() - t0
+    converged.wait(lambda: "e2fsck: " in converged.notify_log(backup), 15, what="the hook's e2fsck lines in the journal")
     log = converged.notify_log(backup)
     assert "MMP sequence unchanged for" in log and "stopped without releasing it" in log
     assert "the last node to hold it did not release it cleanly" in log and "e2fsck: " in log
