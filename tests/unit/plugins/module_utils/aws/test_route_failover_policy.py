@@ -146,6 +146,9 @@ def test_filter_is_the_function():
     assert flt(settings, "aws", "eu-west-1", ACCOUNT) == policy(vpc_id=VPC, route_table_ids=[RTB1])
     # empty facts (no IMDS) fall back to the defaults
     assert flt(settings, "", "", "") == route_failover_policy(settings)
+    # an account id written unquoted in YAML is an int; one with leading zeros lost them
+    assert flt(settings, "aws", "eu-west-1", 12345678901) == route_failover_policy(
+        settings, region="eu-west-1", account_id="012345678901")
 
 
 def test_filter_reports_bad_input_as_a_filter_error():
