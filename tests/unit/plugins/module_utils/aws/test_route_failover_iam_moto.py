@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from aws_stubs import MAC, VIP
+from aws_stubs import MAC, VIP, install_node_command
 
 from ansible_collections.hapair.ha.plugins.module_utils.aws import route_failover_cli
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_policy import (
@@ -50,15 +50,6 @@ pytest.importorskip("moto")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 ADMIN = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-WRAPPER = (  # the role's wrapper (roles/vip_route/vars/main.yml __vip_route_wrapper), no Ansible on the node
-    "import sys\n"
-    "sys.path.insert(0, {lib!r})\n"
-    "from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_agent import delegate\n"
-    "status = delegate(sys.argv[1:])\n"
-    "if status is None:\n"
-    "    from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_cli import main\n"
-    "    status = main()\n"
-    "sys.exit(status)\n")
 
 
 def _free_port():
@@ -126,17 +117,7 @@ def moto_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def node_command(tmp_path_factory):
     """The failover command as the role installs it: the package tree and the wrapper."""
-    root = tmp_path_factory.mktemp("node")
-    src = Path(route_failover_cli.__file__).parent
-    dest = root / "lib" / "ansible_collections" / "hapair" / "ha" / "plugins" / "module_utils" / "aws"
-    dest.mkdir(parents=True)
-    for level in (dest.parents[3], dest.parents[2], dest.parents[1], dest.parents[0]):
-        (level / "__init__.py").write_text("")
-    for path in src.glob("*.py"):
-        (dest / path.name).write_bytes(path.read_bytes())
-    wrapper = root / "hapair-route-failover"
-    wrapper.write_text(WRAPPER.format(lib=str(root / "lib")))
-    return wrapper
+    return install_node_command(tmp_path_factory.mktemp("node"), Path(route_failover_cli.__file__).parent)
 
 
 @pytest.fixture
