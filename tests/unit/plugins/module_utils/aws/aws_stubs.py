@@ -6,6 +6,7 @@ import copy
 import http.server
 import threading
 import time
+from pathlib import Path
 
 VIP = "10.1.0.10/32"
 VPC = "vpc-0aaaaaaaaaaaaaaa1"
@@ -46,6 +47,40 @@ def targets(client, table_ids, vip=VIP):
         found[rt["RouteTableId"]] = next((r.get("NetworkInterfaceId") for r in rt["Routes"]
                                           if r.get("DestinationCidrBlock") == vip), None)
     return found
+
+
+# ---- the failover command as the vip_route role installs it on a node --------------------
+
+_WRAPPER = (  # roles/vip_route/vars/main.yml __vip_route_wrapper, plus a guard: no Ansible on a node
+    "import sys\n"
+    "class _NoAnsible:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'ansible' or name.startswith('ansible.'):\n"
+    "            raise ImportError('ansible must not be imported on the node: ' + name)\n"
+    "sys.meta_path.insert(0, _NoAnsible())\n"
+    "sys.path.insert(0, {lib!r})\n"
+    "from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_agent import delegate\n"
+    "status = delegate(sys.argv[1:])\n"
+    "if status is None:\n"
+    "    from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_cli import main\n"
+    "    status = main()\n"
+    "sys.exit(status)\n")
+
+
+def install_node_command(root, source_dir):
+    """Copy every file of ``source_dir`` (module_utils/aws) into a package tree under
+    ``root/lib`` with the role's ``__init__.py`` files, and write the role's wrapper; return
+    the wrapper's path (run it with ``sys.executable``)."""
+    root = Path(root)
+    dest = root / "lib" / "ansible_collections" / "hapair" / "ha" / "plugins" / "module_utils" / "aws"
+    dest.mkdir(parents=True)
+    for level in (dest.parents[3], dest.parents[2], dest.parents[1], dest.parents[0]):
+        (level / "__init__.py").write_text("")
+    for path in Path(source_dir).glob("*.py"):
+        (dest / path.name).write_bytes(path.read_bytes())
+    wrapper = root / "hapair-route-failover"
+    wrapper.write_text(_WRAPPER.format(lib=str(root / "lib")))
+    return wrapper
 
 
 # ---- a fake IMDSv2 on 127.0.0.1 ------------------------------------------------------------

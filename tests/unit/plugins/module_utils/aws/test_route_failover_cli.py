@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from aws_stubs import MAC, targets
+from aws_stubs import MAC, install_node_command, targets
 
 from ansible_collections.hapair.ha.plugins.module_utils.aws import route_failover_cli
 from ansible_collections.hapair.ha.plugins.module_utils.aws.common import AwsError
@@ -347,26 +347,8 @@ def test_command_line_overrides_config(tmp_path):
 
 
 def test_runs_from_a_copied_tree_without_ansible(tmp_path):
-    src = Path(route_failover_cli.__file__).parent
-    dest = tmp_path / "lib" / "ansible_collections" / "hapair" / "ha" / "plugins" / "module_utils" / "aws"
-    dest.mkdir(parents=True)
-    for path in src.glob("*.py"):  # what the vip_route role installs: every file of the package
-        (dest / path.name).write_bytes(path.read_bytes())
-    wrapper = tmp_path / "hapair-route-failover"
-    wrapper.write_text(
-        "import sys\n"
-        "class _NoAnsible:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'ansible' or name.startswith('ansible.'):\n"
-        "            raise ImportError('ansible must not be imported on the node: ' + name)\n"
-        "sys.meta_path.insert(0, _NoAnsible())\n"
-        f"sys.path.insert(0, {str(tmp_path / 'lib')!r})\n"
-        "from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_agent import delegate\n"
-        "status = delegate(sys.argv[1:])\n"
-        "if status is None:\n"
-        "    from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_cli import main\n"
-        "    status = main()\n"
-        "sys.exit(status)\n")
+    # what the vip_route role installs: every file of the package, and its wrapper
+    wrapper = install_node_command(tmp_path, Path(route_failover_cli.__file__).parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     proc = subprocess.run([sys.executable, str(wrapper), "--vip", "10.1.0.0/24", "--vpc-id", "vpc-1",
                            "--network-interface-id", "eni-1", "--region", "us-east-1"],
