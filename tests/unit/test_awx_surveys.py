@@ -9,8 +9,9 @@ to, its `default(...)`); secrets are `password` questions.
 
 AWX passes survey answers as extra vars, which override the inventory, and an optional question
 left blank is sent as "" (or null) by the AWX releases before ansible/awx#16289. So an optional
-question always carries the documented default, and a question whose variable has no known
-default must be required. A multiple-choice answer is a string: a bool question is answered
+question always carries the documented default, a question whose variable has no known default
+must be required, and no optional question asks a setting of the pair that the example inventory
+holds (its default would silently replace the inventory's value, e.g. the VRRP name). A multiple-choice answer is a string: a bool question is answered
 "true"/"false", which only works where every reader of the variable applies `| bool` (or hands
 it whole to a module option, which converts it) - checked here as well.
 
@@ -80,6 +81,29 @@ def header_inputs(text: str) -> dict[str, bool]:
             if "_" in name:
                 inputs[name] = inputs.get(name, False) or required
     return inputs
+
+
+@functools.lru_cache(maxsize=None)
+def example_inventory_vars() -> frozenset[str]:
+    """Variables inventories/example sets (group_vars, host_vars, host variables in hosts.yml)."""
+    names: set[str] = set()
+    inventory = ROOT / "inventories" / "example"
+    for path in list(inventory.glob("group_vars/**/*.yml")) + list(inventory.glob("host_vars/**/*.yml")):
+        names.update(_yaml(path))
+
+    def hosts(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "hosts" and isinstance(value, dict):
+                    for host_vars in value.values():
+                        names.update(host_vars or {})
+                elif key == "vars" and isinstance(value, dict):
+                    names.update(value)
+                else:
+                    hosts(value)
+
+    hosts(_yaml(inventory / "hosts.yml"))
+    return frozenset(names)
 
 
 def documented(var: str, inputs: dict[str, bool]) -> bool:
@@ -363,6 +387,9 @@ def check_survey(playbook: Path, survey: dict, text: str | None = None) -> list[
             if not low <= len(str(default)) <= high:
                 errors.append(f"{where}: default {default!r} is not {low}..{high} characters long")
         # required and defaults
+        if required is not True and var in example_inventory_vars():
+            errors.append(f"{where}: inventories/example sets {var}, a setting of the pair: an optional question "
+                          "would replace it with its default; ask only what is decided at launch")
         if inputs.get(var) and required is not True:
             errors.append(f"{where}: {var} is required by {playbook.name}; the question must be required")
         if default in ("", None):
@@ -452,6 +479,8 @@ def _question(spec, var):
      "is a bool"),
     ("unknown type", lambda s: _question(s, "ghe_appliances_group").update(type="string"), "is not one of"),
     ("asked twice", lambda s: s.append(dict(_question(s, "ghe_appliances_group"))), "asked twice"),
+    ("a setting of the pair", lambda s: s.append(dict(_question(s, "ghe_require_in_sync"), variable="ghe_api_validate_certs")),
+     "inventories/example sets ghe_api_validate_certs"),
 ])
 def test_check_finds_a_broken_survey(name, change, message):
     errors = _broken(change)
