@@ -36,6 +36,7 @@ def test_artifact_holds_no_tests_lab_or_venv(artifact):
     with tarfile.open(artifact) as tar:
         names = tar.getnames()
     assert "plugins" in names and "roles" in names and "meta/runtime.yml" in names
+    assert "extensions/awx/job_templates.yml" in names and "extensions/awx/surveys/ghe_failover.json" in names
     leaked = [n for n in names if n.startswith(FORBIDDEN) or "__pycache__" in n or n.endswith(".pyc")]
     assert not leaked, leaked
     manifest = json.loads(tarfile.open(artifact).extractfile("MANIFEST.json").read())

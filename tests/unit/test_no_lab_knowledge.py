@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # What `ansible-galaxy collection build` ships (galaxy.yml's build_ignore drops the rest).
-SHIPPED = ("plugins", "roles", "playbooks", "inventories/example", "meta", "galaxy.yml")
+SHIPPED = ("plugins", "roles", "playbooks", "inventories/example", "meta", "extensions/awx", "galaxy.yml")
 
 # Checked on every line of every shipped file.
 LINE_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
