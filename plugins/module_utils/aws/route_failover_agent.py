@@ -158,7 +158,8 @@ def _peer_uid(conn):
 
 
 def listen(socket_path):
-    """A listening Unix socket at ``socket_path`` (mode 0600; a stale socket file is replaced)."""
+    """A listening Unix socket at ``socket_path`` (mode 0600; a stale socket file is replaced).
+    The path appears only once the socket listens."""
     if os.path.exists(socket_path):
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -169,14 +170,21 @@ def listen(socket_path):
             raise UsageError(f"another agent already listens on {socket_path}")
         finally:
             probe.close()
+    # Bound and listening under a temporary name, then renamed into place: a client never finds
+    # the path before it accepts connections (between bind() and listen() it would be refused
+    # and run the command in-process).
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    temporary = f"{socket_path}.{os.getpid()}.new"
     old_umask = os.umask(0o177)
     try:
-        sock.bind(socket_path)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        sock.bind(temporary)
     finally:
         os.umask(old_umask)
-    os.chmod(socket_path, 0o600)
+    os.chmod(temporary, 0o600)
     sock.listen(16)
+    os.rename(temporary, socket_path)
     return sock
 
 

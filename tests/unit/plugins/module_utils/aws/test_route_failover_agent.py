@@ -140,6 +140,31 @@ def test_listen_replaces_a_stale_socket_and_refuses_a_live_one(sock_path):
         live.close()
 
 
+def test_the_socket_path_appears_only_once_it_listens(sock_path, monkeypatch):
+    """A client that finds the path connects (a path that refused connections would make the
+    command run in-process while the agent starts)."""
+    seen = []
+    real_rename = os.rename
+
+    def rename(src, dst):
+        seen.append(os.path.exists(dst))
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(src)  # already listening under its temporary name
+        finally:
+            probe.close()
+        real_rename(src, dst)
+
+    monkeypatch.setattr(agent_mod.os, "rename", rename)
+    live = agent_mod.listen(sock_path)
+    try:
+        assert seen == [False]
+        assert os.stat(sock_path).st_mode & 0o777 == 0o600
+        assert sorted(os.listdir(os.path.dirname(sock_path))) == [os.path.basename(sock_path)]
+    finally:
+        live.close()
+
+
 def test_an_agent_that_breaks_is_a_failed_attempt_not_a_fallback(tmp_path, sock_path):
     config = write_config(tmp_path, [f"agent_socket = {sock_path}"])
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
