@@ -18,7 +18,7 @@ description:
     C(replica)), C(ghe-repl-status -vv) must be all OK with exit code 0 (O(require_in_sync)), and
     the primary must no longer serve requests: its C(/status) must answer something other than
     200, that is 503 in maintenance mode. Put the primary in maintenance mode first with
-    M(hapair.ha.maintenance) and wait for activity to stop."
+    M(hapair.ha.ghe_maintenance) and wait for activity to stop."
   - Disaster recovery (O(primary_unreachable=true)) skips the replication health and primary
     checks, since the primary is gone. C(ghe-repl-promote) still tries to put the primary in
     maintenance mode and may print warnings and time-outs doing so.
@@ -83,7 +83,8 @@ notes:
     primary (M(hapair.ha.repl_setup) with O(hapair.ha.repl_setup#module:overwrite_primary_data=true)).
 seealso:
   - module: hapair.ha.repl_status_info
-  - module: hapair.ha.maintenance
+  - module: hapair.ha.ghe_maintenance
+  - module: hapair.ha.ghe_maintenance_info
   - name: Initiating a failover to your replica appliance
     description: GitHub's failover procedure this module follows.
     link: "https://docs.github.com/en/enterprise-server@latest/admin/\
@@ -92,7 +93,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: Put the primary in maintenance mode
-  hapair.ha.maintenance:
+  hapair.ha.ghe_maintenance:
     state: "on"
   delegate_to: "{{ ghe_primary }}"
 

@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """GitHub Enterprise Server (GHES) replication logic for hapair.ha, as plain Python.
 
-The modules ``repl_status_info``, ``repl_setup``, ``repl_promote`` and ``maintenance`` run ON
-the appliance (Ansible connects as ``admin`` on port 122) and drive the ``ghe-*`` utilities
+The modules ``repl_status_info``, ``repl_setup``, ``repl_promote``, ``ghe_maintenance`` and
+``ghe_maintenance_info`` run ON the appliance (Ansible connects as ``admin`` on port 122) and drive the ``ghe-*`` utilities
 there. Everything they do goes through one injected runner, so the logic is unit-tested
 without an appliance; the contract below is the complete interface to the appliance.
 

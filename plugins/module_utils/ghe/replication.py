@@ -528,7 +528,7 @@ def promote_replica(run, require_in_sync=True, primary_unreachable=False, primar
         if code == 200:
             raise GheError(
                 f"the primary still serves requests ({url} answers 200); put it in maintenance mode "
-                "first (hapair.ha.maintenance state=on) so no write is lost"
+                "first (hapair.ha.ghe_maintenance state=on) so no write is lost"
             )
         result["primary_status_code"] = code
 
