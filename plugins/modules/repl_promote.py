@@ -60,12 +60,8 @@ options:
         (with RV(promoted=true)) when it does not.
     type: int
     default: 300
-  validate_certs:
-    description:
-      - Whether to validate TLS certificates of https status URLs.
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - hapair.ha.ghe
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -76,9 +72,6 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - High availability is not a backup. Corruption or a destructive change on the primary replicates
-    to the replica within seconds, and promoting the replica does not undo it; keep regular
-    backups with historical snapshots.
   - After a disaster promotion, the old primary must be torn down or rebuilt as a replica of the new
     primary (M(hapair.ha.repl_setup) with O(hapair.ha.repl_setup#module:overwrite_primary_data=true)).
 seealso:

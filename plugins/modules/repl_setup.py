@@ -76,12 +76,8 @@ options:
     description:
       - Base URL of the primary's Manage API. Defaults to C(https://PRIMARY_HOST:8443).
     type: str
-  validate_certs:
-    description:
-      - Whether to validate the Manage API's TLS certificate.
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - hapair.ha.ghe
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -92,9 +88,6 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - High availability is not a backup. Corruption or a destructive change on the primary replicates
-    to the replicas within seconds; keep regular backups (GitHub Enterprise Server Backup Utilities
-    or the backup service) with historical snapshots.
   - A node that is already a replica of another primary is not re-pointed; remove it first with
     O(state=absent).
   - C(ghe-repl-setup) receives exactly one line on stdin, C(y) or C(N), the answer to the

@@ -1,0 +1,26 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, hapair.ha contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # What the GitHub Enterprise Server replication modules that make HTTP(S) requests share
+    # (repl_setup: the primary's Manage API; repl_promote: the /status endpoints). They run on
+    # the appliance; the requests go out from there. Implementation: plugins/module_utils/ghe/.
+    DOCUMENTATION = r"""
+options:
+  validate_certs:
+    description:
+      - Whether to validate the TLS certificate of the C(https://) URLs the module calls.
+      - A new appliance serves a self-signed certificate until you install your own.
+    type: bool
+    default: true
+notes:
+  - The module runs on the appliance itself (connect as C(admin) on port 122); its HTTP(S) requests
+    are made from there.
+  - High availability is not a backup. Corruption or a destructive change on the primary replicates
+    to the replicas within seconds, and promoting a replica does not undo it; keep regular backups
+    (GitHub Enterprise Server Backup Utilities or the backup service) with historical snapshots.
+"""
