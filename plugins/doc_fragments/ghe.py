@@ -14,12 +14,18 @@ options:
   validate_certs:
     description:
       - Whether to validate the TLS certificate of the C(https://) URLs the module calls.
-      - A new appliance serves a self-signed certificate until you install your own.
+      - A new appliance serves a self-signed certificate until you install your own; rather than
+        V(false), give its CA in O(ca_path).
     type: bool
     default: true
+  ca_path:
+    description:
+      - PEM file of the CA certificate(s) to validate those certificates with, on the node the module
+        runs on. Default - the system's trust store.
+    type: path
 notes:
   - The module runs on the appliance itself (connect as C(admin) on port 122); its HTTP(S) requests
-    are made from there.
+    are made from there, with Ansible's HTTP client (C(ansible.module_utils.urls)).
   - High availability is not a backup. Corruption or a destructive change on the primary replicates
     to the replicas within seconds, and promoting a replica does not undo it; keep regular backups
     (GitHub Enterprise Server Backup Utilities or the backup service) with historical snapshots.

@@ -52,6 +52,8 @@ options:
   status_url:
     description:
       - URL of this node's status endpoint, polled after the promotion until it answers 200.
+      - Both status URLs are requested directly, never through a proxy (the question is whether
+        the node itself serves).
     type: str
     default: http://localhost/status
   status_timeout:
@@ -167,6 +169,7 @@ ARGUMENT_SPEC = dict(
     status_url=dict(type="str", default=DEFAULT_STATUS_URL),
     status_timeout=dict(type="int", default=300),
     validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
 )
 
 
@@ -175,7 +178,7 @@ def main():
     p = module.params
 
     def probe(url):
-        return http_status(url, validate_certs=p["validate_certs"])
+        return http_status(url, validate_certs=p["validate_certs"], ca_path=p["ca_path"])
 
     try:
         result = promote_replica(
