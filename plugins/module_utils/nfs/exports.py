@@ -242,4 +242,3 @@ def render_exports(exports):
             clients.append("%s(%s)" % (client["host"], ",".join(options)) if options else client["host"])
         lines.append("%s %s" % (_quote_path(export["path"]), " ".join(clients)))
     return "\n".join(lines)
-

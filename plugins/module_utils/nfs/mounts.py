@@ -217,4 +217,3 @@ def check_mounts(mounts, server="", fstype="nfs", opts="defaults", owner="root",
 def fstab_line(mount, dump=0, passno=0):
     """The fstab line of a normalised mount (what ansible.posix.mount writes)."""
     return "%s %s %s %s %d %d" % (mount["src"], mount["path"], mount["fstype"], mount["opts"], dump, passno)
-
