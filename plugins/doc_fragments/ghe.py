@@ -30,3 +30,25 @@ notes:
     to the replicas within seconds, and promoting a replica does not undo it; keep regular backups
     (GitHub Enterprise Server Backup Utilities or the backup service) with historical snapshots.
 """
+
+    # Read-only modules of the ghe area (repl_status_info, ghe_maintenance_info).
+    INFO = r"""
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; behaves the same in check mode.
+  diff_mode:
+    support: none
+"""
+
+    # The maintenance mode modules (ghe_maintenance, ghe_maintenance_info).
+    MAINTENANCE = r"""
+attributes:
+  platform:
+    platforms: posix
+seealso:
+  - name: Enabling and scheduling maintenance mode
+    description: What maintenance mode blocks, and the Management Console alternative.
+    link: "https://docs.github.com/en/enterprise-server@latest/admin/\
+      administering-your-instance/configuring-maintenance-mode/enabling-and-scheduling-maintenance-mode"
+"""

@@ -33,6 +33,7 @@ options:
     type: str
     choices: ["on", "off", query]
 extends_documentation_fragment:
+  - hapair.ha.ghe.maintenance
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -40,15 +41,9 @@ attributes:
     details: Queries the mode and reports whether it would change it.
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 seealso:
   - module: hapair.ha.ghe_maintenance_info
   - module: hapair.ha.repl_promote
-  - name: Enabling and scheduling maintenance mode
-    description: What maintenance mode blocks, and the Management Console alternative.
-    link: "https://docs.github.com/en/enterprise-server@latest/admin/\
-      administering-your-instance/configuring-maintenance-mode/enabling-and-scheduling-maintenance-mode"
 """
 
 EXAMPLES = r"""

@@ -19,21 +19,11 @@ author:
   - hapair.ha contributors (@hapair)
 options: {}
 extends_documentation_fragment:
+  - hapair.ha.ghe.info
+  - hapair.ha.ghe.maintenance
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; behaves the same in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: hapair.ha.ghe_maintenance
-  - name: Enabling and scheduling maintenance mode
-    description: What maintenance mode blocks, and the Management Console alternative.
-    link: "https://docs.github.com/en/enterprise-server@latest/admin/\
-      administering-your-instance/configuring-maintenance-mode/enabling-and-scheduling-maintenance-mode"
 """
 
 EXAMPLES = r"""
