@@ -204,7 +204,7 @@ def test_repairing_old_primary_without_overwrite_refused(ghe_lab):
     g = ghe_lab
     before = (g.role(PRIMARY), g.cluster_conf(PRIMARY), g.cluster_conf(REPLICA))
     refused(g.run(REPLICATION, ghe_primary=REPLICA, ghe_replicas_group="ghe_primary"),
-            "ghe-1 is a configured primary: making it a replica of 198.19.48.11 overwrites its data. "
+            f"ghe-1 is a configured primary: making it a replica of {g.ip(REPLICA)} overwrites its data. "
             "Set ghe_replica_overwrite_primary_data: true")
     assert (g.role(PRIMARY), g.cluster_conf(PRIMARY), g.cluster_conf(REPLICA)) == before
 
