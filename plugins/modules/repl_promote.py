@@ -18,7 +18,7 @@ description:
     C(replica)), C(ghe-repl-status -vv) must be all OK with exit code 0 (O(require_in_sync)), and
     the primary must no longer serve requests: its C(/status) must answer something other than
     200, that is 503 in maintenance mode. Put the primary in maintenance mode first with
-    M(hapair.ha.maintenance) and wait for activity to stop."
+    M(hapair.ha.ghe_maintenance) and wait for activity to stop."
   - Disaster recovery (O(primary_unreachable=true)) skips the replication health and primary
     checks, since the primary is gone. C(ghe-repl-promote) still tries to put the primary in
     maintenance mode and may print warnings and time-outs doing so.
@@ -52,6 +52,8 @@ options:
   status_url:
     description:
       - URL of this node's status endpoint, polled after the promotion until it answers 200.
+      - Both status URLs are requested directly, never through a proxy (the question is whether
+        the node itself serves).
     type: str
     default: http://localhost/status
   status_timeout:
@@ -60,12 +62,8 @@ options:
         (with RV(promoted=true)) when it does not.
     type: int
     default: 300
-  validate_certs:
-    description:
-      - Whether to validate TLS certificates of https status URLs.
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - hapair.ha.ghe
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -76,14 +74,12 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - High availability is not a backup. Corruption or a destructive change on the primary replicates
-    to the replica within seconds, and promoting the replica does not undo it; keep regular
-    backups with historical snapshots.
   - After a disaster promotion, the old primary must be torn down or rebuilt as a replica of the new
     primary (M(hapair.ha.repl_setup) with O(hapair.ha.repl_setup#module:overwrite_primary_data=true)).
 seealso:
   - module: hapair.ha.repl_status_info
-  - module: hapair.ha.maintenance
+  - module: hapair.ha.ghe_maintenance
+  - module: hapair.ha.ghe_maintenance_info
   - name: Initiating a failover to your replica appliance
     description: GitHub's failover procedure this module follows.
     link: "https://docs.github.com/en/enterprise-server@latest/admin/\
@@ -92,7 +88,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: Put the primary in maintenance mode
-  hapair.ha.maintenance:
+  hapair.ha.ghe_maintenance:
     state: "on"
   delegate_to: "{{ ghe_primary }}"
 
@@ -173,6 +169,7 @@ ARGUMENT_SPEC = dict(
     status_url=dict(type="str", default=DEFAULT_STATUS_URL),
     status_timeout=dict(type="int", default=300),
     validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
 )
 
 
@@ -181,7 +178,7 @@ def main():
     p = module.params
 
     def probe(url):
-        return http_status(url, validate_certs=p["validate_certs"])
+        return http_status(url, validate_certs=p["validate_certs"], ca_path=p["ca_path"])
 
     try:
         result = promote_replica(

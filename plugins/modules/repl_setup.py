@@ -75,13 +75,11 @@ options:
   primary_api_url:
     description:
       - Base URL of the primary's Manage API. Defaults to C(https://PRIMARY_HOST:8443).
+      - The request honours the C(https_proxy) and C(no_proxy) environment variables of the
+        appliance (M(ansible.builtin.uri) and the like do the same) and never follows a redirect.
     type: str
-  validate_certs:
-    description:
-      - Whether to validate the Manage API's TLS certificate.
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - hapair.ha.ghe
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -92,9 +90,6 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - High availability is not a backup. Corruption or a destructive change on the primary replicates
-    to the replicas within seconds; keep regular backups (GitHub Enterprise Server Backup Utilities
-    or the backup service) with historical snapshots.
   - A node that is already a replica of another primary is not re-pointed; remove it first with
     O(state=absent).
   - C(ghe-repl-setup) receives exactly one line on stdin, C(y) or C(N), the answer to the
@@ -239,6 +234,7 @@ ARGUMENT_SPEC = dict(
     primary_api_password=dict(type="str", no_log=True),
     primary_api_url=dict(type="str"),
     validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
 )
 REQUIRED_IF = [("state", state, ["primary_host"]) for state in ("present", "started", "stopped")]
 
@@ -253,7 +249,8 @@ def main():
         api_url = p["primary_api_url"] or default_url
 
         def authorize(public_key):
-            authorize_key_via_manage_api(api_url, p["primary_api_password"], public_key, p["validate_certs"])
+            authorize_key_via_manage_api(api_url, p["primary_api_password"], public_key,
+                                         validate_certs=p["validate_certs"], ca_path=p["ca_path"])
 
     try:
         result = setup_replica(

@@ -23,13 +23,9 @@ author:
   - hapair.ha contributors (@hapair)
 options: {}
 extends_documentation_fragment:
+  - hapair.ha.ghe.info
   - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
-    details: Read-only; behaves the same in check mode.
-  diff_mode:
-    support: none
   platform:
     platforms: posix
 notes:

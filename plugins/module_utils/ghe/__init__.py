@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """GitHub Enterprise Server (GHES) replication logic for hapair.ha, as plain Python.
 
-The modules ``repl_status_info``, ``repl_setup``, ``repl_promote`` and ``maintenance`` run ON
-the appliance (Ansible connects as ``admin`` on port 122) and drive the ``ghe-*`` utilities
+The modules ``repl_status_info``, ``repl_setup``, ``repl_promote``, ``ghe_maintenance`` and
+``ghe_maintenance_info`` run ON the appliance (Ansible connects as ``admin`` on port 122) and drive the ``ghe-*`` utilities
 there. Everything they do goes through one injected runner, so the logic is unit-tested
 without an appliance; the contract below is the complete interface to the appliance.
 
@@ -81,17 +81,19 @@ Mutating (never run in check mode):
 ``ghe-maintenance -s`` / ``ghe-maintenance -u``
     rc 0 means success; the state is then re-read with ``ghe-maintenance -q``.
 
-HTTP (urllib, proxies bypassed):
+HTTP (``ansible.module_utils.urls.open_url``: ``validate_certs``, ``ca_path``):
 
 ``GET http(s)://HOST/status``
     200 on an active node, 503 on a passive replica or in maintenance (GitHub's "Monitoring
     a high-availability configuration"). ``repl_promote`` requires the primary's to answer
-    non-200 before a planned promotion and polls the local one for 200 afterwards.
+    non-200 before a planned promotion and polls the local one for 200 afterwards. Never
+    through a proxy (a proxy's own error page would pass for a primary that stopped serving).
 
 ``POST https://PRIMARY:8443/manage/v1/access/ssh`` (optional, ``repl_setup``)
     JSON ``{"key": "<public key>"}``, basic auth ``api_key:<root site admin password>``
     (Manage GHES API, "Set a new SSH key"). Only used when a password is given; the password
-    never appears in results or messages.
+    never appears in results or messages. Through the environment's proxy, if any; redirects
+    are not followed.
 """
 
 from __future__ import annotations

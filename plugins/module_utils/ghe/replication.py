@@ -26,13 +26,14 @@ availability configuration"):
 
 from __future__ import annotations
 
-import base64
+import http.client
 import json
 import re
-import ssl
 import time
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.hapair.ha.plugins.module_utils.ghe import GheError, command_text
 from ansible_collections.hapair.ha.plugins.module_utils.ghe.status import not_ok_summary, parse_status
@@ -245,62 +246,74 @@ def _scrub(text, secret):
     return text.replace(secret, "********") if secret else text
 
 
-def authorize_key_via_manage_api(api_url, password, public_key, validate_certs=True, timeout=30, opener=None):
-    """POST the key to ``{api_url}/manage/v1/access/ssh`` (Manage GHES API).
+def _reason(err):
+    reason = getattr(err, "reason", None) or err
+    return str(reason) or type(err).__name__
 
-    ``opener(request, timeout, context)`` is injectable for tests; it returns the HTTP status.
-    The password only goes into the Authorization header and is scrubbed from any error.
+
+def request_status(url, method="GET", data=None, headers=None, timeout=10, validate_certs=True, ca_path=None,
+                   use_proxy=True, follow_redirects="urllib2", url_username=None, url_password=None, opener=None):
+    """HTTP status of one request made with ``ansible.module_utils.urls.open_url``.
+
+    So the standard HTTP handling of Ansible applies: the ``https_proxy``/``http_proxy``/
+    ``no_proxy`` environment when ``use_proxy``, ``validate_certs``, a CA bundle (``ca_path``),
+    basic auth. An HTTP error status is returned, not raised; a request that gets no HTTP answer
+    raises :class:`GheError`. ``opener`` (default ``open_url``, same signature) is injectable
+    so unit tests need no network.
+    """
+    opener = opener or open_url
+    try:
+        response = opener(
+            url, data=data, headers=headers, method=method, timeout=timeout, use_proxy=use_proxy,
+            validate_certs=validate_certs, ca_path=ca_path, follow_redirects=follow_redirects,
+            url_username=url_username, url_password=url_password, force_basic_auth=url_username is not None,
+        )
+    except urllib.error.HTTPError as err:  # a status >= 400 (or a redirect not followed)
+        err.close()
+        return err.code
+    except (urllib.error.URLError, UrlConnectionError, http.client.HTTPException, OSError, ValueError) as err:
+        raise GheError(f"{url} is unreachable: {_reason(err)}") from None
+    try:
+        return response.getcode()
+    finally:
+        response.close()
+
+
+def authorize_key_via_manage_api(api_url, password, public_key, validate_certs=True, ca_path=None, timeout=30,
+                                 opener=None):
+    """POST the key to ``{api_url}/manage/v1/access/ssh`` (Manage GHES API, "Set a new SSH key").
+
+    Basic auth ``api_key:PASSWORD``; redirects are not followed (the credentials would go along).
+    The password is scrubbed from any error. ``opener``: see :func:`request_status`.
     """
     if not password:
         raise GheError("a Manage API password is required to authorise the key")
     url = api_url.rstrip("/") + "/manage/v1/access/ssh"
-    token = base64.b64encode(f"api_key:{password}".encode("utf-8")).decode("ascii")
-    request = urllib.request.Request(
-        url,
-        data=json.dumps({"key": public_key}).encode("utf-8"),
-        method="POST",
-        headers={
-            "Authorization": f"Basic {token}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        },
-    )
     try:
-        code = (opener or _open)(request, timeout, _ssl_context(validate_certs))
+        code = request_status(
+            url, method="POST", data=json.dumps({"key": public_key}).encode("utf-8"),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            timeout=timeout, validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none",
+            url_username="api_key", url_password=password, opener=opener,
+        )
     except GheError as err:
         raise GheError(_scrub(f"cannot authorise the replica key at {url}: {err}", password)) from None
     if not 200 <= code < 300:
-        raise GheError(f"the Manage API at {url} answered HTTP {code} when authorising the replica key")
+        hint = " (wrong root site administrator password?)" if code == 401 else ""
+        raise GheError(f"the Manage API at {url} refused the replica key: HTTP {code}{hint}")
     return url
 
 
-def _ssl_context(validate_certs):
-    context = ssl.create_default_context()
-    if not validate_certs:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+def http_status(url, timeout=10, validate_certs=True, ca_path=None, opener=None):
+    """HTTP status of a GET on ``url``, or None when it cannot be reached.
 
-
-def _open(request, timeout, context):
-    """Perform a request without proxies; returns the HTTP status (errors included)."""
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
-    )
+    Never through a proxy: the probes ask whether a node itself serves (``/status`` of the
+    primary before a promotion, the local one after), and a proxy's own answer (502, 504) would
+    pass for a primary that stopped serving.
+    """
     try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", err)
-        raise GheError(f"{request.full_url} is unreachable: {reason}") from None
-
-
-def http_status(url, timeout=10, validate_certs=True):
-    """HTTP status of a GET on ``url``, or None when it cannot be reached."""
-    try:
-        return _open(urllib.request.Request(url, method="GET"), timeout, _ssl_context(validate_certs))
+        return request_status(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path,
+                              use_proxy=False, opener=opener)
     except GheError:
         return None
 
@@ -528,7 +541,7 @@ def promote_replica(run, require_in_sync=True, primary_unreachable=False, primar
         if code == 200:
             raise GheError(
                 f"the primary still serves requests ({url} answers 200); put it in maintenance mode "
-                "first (hapair.ha.maintenance state=on) so no write is lost"
+                "first (hapair.ha.ghe_maintenance state=on) so no write is lost"
             )
         result["primary_status_code"] = code
 

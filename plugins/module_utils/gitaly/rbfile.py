@@ -181,15 +181,6 @@ def place_block(text, block, owned):
     return before + block + after, neutralised + later
 
 
-def current_block(text):
-    """The managed block's text (markers included) or ``None``."""
-    lines = split_lines(text)
-    found = find_block(lines)
-    if found is None:
-        return None
-    return "".join(lines[found[0]:found[1] + 1])
-
-
 # --------------------------------------------------------------------------- masking
 
 _SECRET_VALUE = re.compile(

@@ -13,14 +13,6 @@ import posixpath
 import re
 
 
-class NfsConfigError(ValueError):
-    """Invalid NFS exports or mounts input; ``problems`` lists every mistake found."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__("; ".join(self.problems))
-
-
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
 _MODE_RE = re.compile(r"^[0-7]{3,4}$")

@@ -6,7 +6,7 @@
 owner, group, mode, create}``) and returns ``(problems, exports)``: every mistake found (bad or
 relative path, duplicate path, empty client list, bad client, unknown or contradictory option,
 bad owner or mode) and the normalised exports. :func:`render_exports` turns normalised exports
-into the lines of the file. :func:`validate_exports` raises :class:`NfsConfigError` instead.
+into the lines of the file.
 Nothing here touches a host: the role runs it on the controller, before any change.
 """
 
@@ -17,7 +17,6 @@ import ipaddress
 import re
 
 from ansible_collections.hapair.ha.plugins.module_utils.nfs.common import (
-    NfsConfigError,
     check_abs_path,
     check_conflicts,
     check_entry_ownership,
@@ -243,11 +242,3 @@ def render_exports(exports):
             clients.append("%s(%s)" % (client["host"], ",".join(options)) if options else client["host"])
         lines.append("%s %s" % (_quote_path(export["path"]), " ".join(clients)))
     return "\n".join(lines)
-
-
-def validate_exports(exports, **kwargs):
-    """Normalised exports, or :class:`NfsConfigError` listing every problem."""
-    problems, out = check_exports(exports, **kwargs)
-    if problems:
-        raise NfsConfigError(problems)
-    return out

@@ -16,7 +16,6 @@ import difflib
 import re
 
 from ansible_collections.hapair.ha.plugins.module_utils.nfs.common import (
-    NfsConfigError,
     check_abs_path,
     check_conflicts,
     check_entry_ownership,
@@ -218,11 +217,3 @@ def check_mounts(mounts, server="", fstype="nfs", opts="defaults", owner="root",
 def fstab_line(mount, dump=0, passno=0):
     """The fstab line of a normalised mount (what ansible.posix.mount writes)."""
     return "%s %s %s %s %d %d" % (mount["src"], mount["path"], mount["fstype"], mount["opts"], dump, passno)
-
-
-def validate_mounts(mounts, **kwargs):
-    """Normalised mounts, or :class:`NfsConfigError` listing every problem."""
-    problems, out = check_mounts(mounts, **kwargs)
-    if problems:
-        raise NfsConfigError(problems)
-    return out

@@ -81,7 +81,8 @@ def test_replication_converges(ghe_lab):
         assert "0.0.0.0/0" not in rules[key][0] and "::/0" not in rules[key][0], rules
     assert rules[("tcp", 122)] == ({"198.19.48.1/32"}, {group["GroupId"]})
     assert rules[("udp", 1194)] == (set(), {group["GroupId"]})
-    assert rules[("tcp", 8443)] == ({"198.19.48.1/32"}, set())
+    # 8443 also between the peers: a new replica authorises its key on the primary's Manage API.
+    assert rules[("tcp", 8443)] == ({"198.19.48.1/32"}, {group["GroupId"]})
     assert rules[("tcp", 22)] == ({"198.19.48.0/24"}, set())
     enis = g.eni_groups()
     assert "ghe-appliances" in enis[PRIMARY] and "ghe-appliances" in enis[REPLICA]
@@ -133,8 +134,9 @@ def test_wrong_api_password_one_clear_error(ghe_lab):
     g = ghe_lab
     keys = g.authorized_keys(PRIMARY)
     res = refused(g.run(REPLICATION, ghe_replicas_group="ghe_replicas:ghe_spare", ghe_api_password=WRONG_PASSWORD),
-                  "refused the replica key of ghe-3: HTTP 401")
-    assert "wrong root site administrator password" in res.stdout
+                  f"https://{g.ip(PRIMARY)}:8443/manage/v1/access/ssh refused the replica key: HTTP 401 "
+                  "(wrong root site administrator password?)")
+    assert "fatal: [ghe-3]" in res.stdout and WRONG_PASSWORD not in res.stdout + res.stderr
     assert g.role(SPARE) == "standalone" and g.authorized_keys(PRIMARY) == keys
 
 
@@ -202,7 +204,7 @@ def test_repairing_old_primary_without_overwrite_refused(ghe_lab):
     g = ghe_lab
     before = (g.role(PRIMARY), g.cluster_conf(PRIMARY), g.cluster_conf(REPLICA))
     refused(g.run(REPLICATION, ghe_primary=REPLICA, ghe_replicas_group="ghe_primary"),
-            "ghe-1 is a configured primary: making it a replica of 198.19.48.11 overwrites its data. "
+            f"ghe-1 is a configured primary: making it a replica of {g.ip(REPLICA)} overwrites its data. "
             "Set ghe_replica_overwrite_primary_data: true")
     assert (g.role(PRIMARY), g.cluster_conf(PRIMARY), g.cluster_conf(REPLICA)) == before
 

@@ -22,8 +22,8 @@ def _node(monkeypatch, **kwargs):
     node = fake.FakeAppliance(**base)
     seen = []
 
-    def http_status(url, timeout=10, validate_certs=True):
-        seen.append(validate_certs)
+    def http_status(url, timeout=10, validate_certs=True, ca_path=None):
+        seen.append((validate_certs, ca_path))
         return node.http_status(url)
 
     monkeypatch.setattr(repl_promote, "http_status", http_status)
@@ -41,15 +41,16 @@ def test_planned_promotion(monkeypatch):
     assert result["diff"] == {"before": {"role": "replica"}, "after": {"role": "primary"}}
     assert node.mutating_commands == ["ghe-repl-promote"]
     assert node.http_calls == [f"http://{PRIMARY}/status", "http://localhost/status"]
-    assert node.validate_certs_seen == [True, True]
+    assert node.validate_certs_seen == [(True, None), (True, None)]
 
 
 def test_check_mode_promotes_nothing(monkeypatch):
     node = _node(monkeypatch)
-    code, result, _raw, _kwargs = fake.run_module(repl_promote.main, {"validate_certs": False}, node, check_mode=True)
+    args = {"validate_certs": False, "ca_path": "/etc/ssl/ghe-ca.pem"}
+    code, result, _raw, _kwargs = fake.run_module(repl_promote.main, args, node, check_mode=True)
     assert code == 0 and result["changed"] is True and result["promoted"] is False
     assert node.mutating_commands == [] and node.role == "replica"
-    assert node.validate_certs_seen == [False]
+    assert node.validate_certs_seen == [(False, "/etc/ssl/ghe-ca.pem")]
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
+import urllib.error
 
 import pytest
 
-from ansible_collections.hapair.ha.plugins.module_utils.ghe import GheError
 from ansible_collections.hapair.ha.plugins.module_utils.ghe import replication
 from ansible_collections.hapair.ha.plugins.modules import repl_setup
 
@@ -62,16 +61,29 @@ def test_key_pending_is_returned_without_failing():
     assert node.mutating_commands == [f"ghe-repl-setup {PRIMARY}"]
 
 
+class _Response:
+    def __init__(self, code):
+        self.code = code
+
+    def getcode(self):
+        return self.code
+
+    def close(self):
+        pass
+
+
 def _capture_manage_api(monkeypatch, node, status=201):
+    """Stand in for ansible.module_utils.urls.open_url; records (url, keyword arguments)."""
     requests = []
 
-    def fake_open(request, timeout, context):
-        requests.append(request)
+    def fake_open_url(url, **kwargs):
+        requests.append((url, kwargs))
         if 200 <= status < 300:
             node.key_authorized = True
-        return status
+            return _Response(status)
+        raise urllib.error.HTTPError(url, status, "refused", {}, None)
 
-    monkeypatch.setattr(replication, "_open", fake_open)
+    monkeypatch.setattr(replication, "open_url", fake_open_url)
     return requests
 
 
@@ -83,19 +95,26 @@ def test_key_authorised_through_the_manage_api_and_password_never_output(monkeyp
     assert code == 0
     assert result["key_authorized"] is True and result["needs_key_authorization"] is False
     assert result["commands"] == [f"ghe-repl-setup {PRIMARY}", f"ghe-repl-setup {PRIMARY}", "ghe-repl-start"]
-    assert [r.full_url for r in requests] == [f"https://{PRIMARY}:8443/manage/v1/access/ssh"]
+    assert [url for url, _kw in requests] == [f"https://{PRIMARY}:8443/manage/v1/access/ssh"]
     assert result["public_key"].startswith("ssh-rsa AAAAB3NzaC1yc2E")
-    assert json.loads(requests[0].data) == {"key": result["public_key"]}
-    assert base64.b64decode(requests[0].get_header("Authorization").split()[1]).decode() == f"api_key:{SECRET}"
+    kwargs = requests[0][1]
+    assert kwargs["method"] == "POST" and json.loads(kwargs["data"]) == {"key": result["public_key"]}
+    assert (kwargs["url_username"], kwargs["url_password"], kwargs["force_basic_auth"]) == ("api_key", SECRET, True)
+    assert (kwargs["validate_certs"], kwargs["ca_path"], kwargs["use_proxy"]) == (True, None, True)
+    assert kwargs["follow_redirects"] == "none"
     assert SECRET not in raw
 
 
-def test_manage_api_url_override(monkeypatch):
+def test_manage_api_url_tls_options(monkeypatch):
     node = fake.FakeAppliance(key_authorized=False)
     requests = _capture_manage_api(monkeypatch, node)
-    args = {"primary_host": PRIMARY, "primary_api_password": SECRET, "primary_api_url": "https://ghe.example.com:8443/"}
-    fake.run_module(repl_setup.main, args, node)
-    assert requests[0].full_url == "https://ghe.example.com:8443/manage/v1/access/ssh"
+    args = {"primary_host": PRIMARY, "primary_api_password": SECRET, "primary_api_url": "https://ghe.example.com:8443/",
+            "validate_certs": False, "ca_path": "/etc/ssl/ghe-ca.pem"}
+    code, _result, _raw, _kwargs = fake.run_module(repl_setup.main, args, node)
+    assert code == 0
+    url, kwargs = requests[0]
+    assert url == "https://ghe.example.com:8443/manage/v1/access/ssh"
+    assert (kwargs["validate_certs"], kwargs["ca_path"]) == (False, "/etc/ssl/ghe-ca.pem")
 
 
 def test_manage_api_rejection_fails_without_the_password(monkeypatch):
@@ -106,8 +125,10 @@ def test_manage_api_rejection_fails_without_the_password(monkeypatch):
     assert code == 1
     assert result["msg"] == (
         f"Failed to set replication started against {PRIMARY}: the Manage API at "
-        f"https://{PRIMARY}:8443/manage/v1/access/ssh answered HTTP 401 when authorising the replica key"
+        f"https://{PRIMARY}:8443/manage/v1/access/ssh refused the replica key: HTTP 401 "
+        "(wrong root site administrator password?)"
     )
+    assert result["changed"] is False
     assert SECRET not in raw
     assert "ghe-repl-start" not in node.commands
 
@@ -115,10 +136,10 @@ def test_manage_api_rejection_fails_without_the_password(monkeypatch):
 def test_manage_api_unreachable_error_is_scrubbed(monkeypatch):
     node = fake.FakeAppliance(key_authorized=False)
 
-    def fake_open(request, timeout, context):
-        raise GheError(f"https://api_key:{SECRET}@{PRIMARY}:8443 is unreachable: refused")
+    def fake_open_url(url, **kwargs):
+        raise urllib.error.URLError(f"https://api_key:{SECRET}@{PRIMARY}:8443 refused")
 
-    monkeypatch.setattr(replication, "_open", fake_open)
+    monkeypatch.setattr(replication, "open_url", fake_open_url)
     code, result, raw, _kwargs = fake.run_module(
         repl_setup.main, {"primary_host": PRIMARY, "primary_api_password": SECRET}, node
     )

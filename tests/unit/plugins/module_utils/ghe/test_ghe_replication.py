@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-import base64
+import http.client
 import json
 import urllib.error
 
 import pytest
+from ansible.module_utils import urls
 
 from ansible_collections.hapair.ha.plugins.module_utils.ghe import GheError, make_runner
 from ansible_collections.hapair.ha.plugins.module_utils.ghe import replication as repl
@@ -440,86 +441,130 @@ def test_unreadable_cluster_conf_is_an_error():
 SECRET = "s3cr3t-P@ss"
 
 
+class _Response:
+    def __init__(self, code=200):
+        self.code = code
+        self.closed = False
+
+    def getcode(self):
+        return self.code
+
+    def close(self):
+        self.closed = True
+
+
 def test_authorize_key_request_shape():
     seen = []
 
-    def opener(request, timeout, context):
-        seen.append((request, timeout, context))
-        return 201
+    def opener(url, **kwargs):
+        seen.append((url, kwargs))
+        return _Response(201)
 
     url = repl.authorize_key_via_manage_api("https://10.0.0.1:8443/", SECRET, "ssh-rsa AAAA k", opener=opener)
     assert url == "https://10.0.0.1:8443/manage/v1/access/ssh"
-    request, timeout, context = seen[0]
-    assert request.get_method() == "POST"
-    assert request.full_url == url
-    assert json.loads(request.data) == {"key": "ssh-rsa AAAA k"}
-    auth = request.get_header("Authorization")
-    assert base64.b64decode(auth.split()[1]).decode() == f"api_key:{SECRET}"
-    assert request.get_header("Content-type") == "application/json"
-    assert timeout == 30
-    assert context.verify_mode.name == "CERT_REQUIRED"
+    [(called, kwargs)] = seen
+    assert called == url
+    assert kwargs["method"] == "POST"
+    assert json.loads(kwargs["data"]) == {"key": "ssh-rsa AAAA k"}
+    assert (kwargs["url_username"], kwargs["url_password"], kwargs["force_basic_auth"]) == ("api_key", SECRET, True)
+    assert kwargs["headers"]["Content-Type"] == "application/json"
+    assert kwargs["timeout"] == 30
+    # Ansible's HTTP client does the work: the environment's proxy, certificate checks on, the
+    # system CA store, and no redirect (the credentials would follow it).
+    assert (kwargs["use_proxy"], kwargs["validate_certs"], kwargs["ca_path"]) == (True, True, None)
+    assert kwargs["follow_redirects"] == "none"
 
 
-@pytest.mark.parametrize("code", [401, 404, 500])
-def test_authorize_key_http_error_never_shows_the_password(code):
-    with pytest.raises(GheError, match=f"HTTP {code}") as err:
-        repl.authorize_key_via_manage_api("https://p:8443", SECRET, "ssh-rsa AAAA k", opener=lambda r, t, c: code)
+def test_authorize_key_tls_options_passed_on():
+    seen = []
+
+    def opener(url, **kwargs):
+        seen.append(kwargs)
+        return _Response(200)
+
+    repl.authorize_key_via_manage_api("https://p:8443", SECRET, "ssh-rsa AAAA k", validate_certs=False,
+                                      ca_path="/etc/ssl/ghe-ca.pem", opener=opener)
+    assert (seen[0]["validate_certs"], seen[0]["ca_path"]) == (False, "/etc/ssl/ghe-ca.pem")
+
+
+def test_open_url_is_the_default_opener():
+    assert repl.open_url is urls.open_url
+
+
+def _raise(exc):
+    def opener(url, **kwargs):
+        raise exc
+    return opener
+
+
+@pytest.mark.parametrize("code, hint", [(401, True), (404, False), (500, False)])
+def test_authorize_key_http_error_never_shows_the_password(code, hint):
+    with pytest.raises(GheError, match=f"refused the replica key: HTTP {code}") as err:
+        repl.authorize_key_via_manage_api(
+            "https://p:8443", SECRET, "ssh-rsa AAAA k",
+            opener=_raise(urllib.error.HTTPError("https://p:8443", code, "no", {}, None)),
+        )
     assert SECRET not in str(err.value)
+    assert ("wrong root site administrator password" in str(err.value)) is hint
 
 
-def test_authorize_key_unreachable_error_is_scrubbed():
-    def opener(request, timeout, context):
-        raise GheError(f"https://api_key:{SECRET}@p:8443 is unreachable: refused")
+def test_authorize_key_redirect_not_followed_is_a_refusal():
+    redirect = urllib.error.HTTPError("https://p:8443", 302, "Found", {"Location": "https://elsewhere/"}, None)
+    with pytest.raises(GheError, match="refused the replica key: HTTP 302"):
+        repl.authorize_key_via_manage_api("https://p:8443", SECRET, "ssh-rsa AAAA k", opener=_raise(redirect))
 
-    with pytest.raises(GheError) as err:
-        repl.authorize_key_via_manage_api("https://p:8443", SECRET, "ssh-rsa AAAA k", opener=opener)
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        urllib.error.URLError(f"https://api_key:{SECRET}@p:8443 refused"),
+        urls.ConnectionError(f"Failed to connect to p at port 8443 ({SECRET})"),
+        urls.SSLValidationError("certificate verify failed"),
+        OSError("timed out"),
+        http.client.RemoteDisconnected("Remote end closed connection without response"),
+    ],
+)
+def test_authorize_key_unreachable_error_is_scrubbed(exc):
+    with pytest.raises(GheError, match="cannot authorise the replica key at https://p:8443/manage/v1/access/ssh: "
+                                       "https://p:8443/manage/v1/access/ssh is unreachable") as err:
+        repl.authorize_key_via_manage_api("https://p:8443", SECRET, "ssh-rsa AAAA k", opener=_raise(exc))
     assert SECRET not in str(err.value)
-    assert "********" in str(err.value)
 
 
 def test_authorize_key_requires_a_password():
+    calls = []
     with pytest.raises(GheError, match="password is required"):
-        repl.authorize_key_via_manage_api("https://p:8443", "", "ssh-rsa AAAA k", opener=lambda r, t, c: 201)
-
-
-class _Response:
-    status = 200
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+        repl.authorize_key_via_manage_api("https://p:8443", "", "ssh-rsa AAAA k", opener=calls.append)
+    assert calls == []
 
 
 @pytest.mark.parametrize(
     "outcome, expected",
     [
-        (_Response(), 200),
+        (_Response(200), 200),
         (urllib.error.HTTPError("http://x", 503, "Service Unavailable", {}, None), 503),
         (urllib.error.URLError("Connection refused"), None),
+        (urls.ConnectionError("Failed to connect"), None),
         (OSError("timed out"), None),
+        (ValueError("unknown url type"), None),
     ],
 )
-def test_http_status_through_urllib(monkeypatch, outcome, expected):
-    class Opener:
-        def open(self, request, timeout):
-            assert request.get_method() == "GET"
-            assert timeout == 10
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
+def test_http_status_through_open_url_without_a_proxy(outcome, expected):
+    seen = []
 
-    handlers = []
+    def opener(url, **kwargs):
+        seen.append((url, kwargs))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    def build_opener(*args):
-        handlers.extend(args)
-        return Opener()
-
-    monkeypatch.setattr(repl.urllib.request, "build_opener", build_opener)
-    assert repl.http_status("http://localhost/status", validate_certs=False) == expected
-    proxy = [h for h in handlers if isinstance(h, repl.urllib.request.ProxyHandler)]
-    assert proxy and proxy[0].proxies == {}
+    assert repl.http_status("http://localhost/status", validate_certs=False, ca_path="/ca.pem", opener=opener) == expected
+    [(url, kwargs)] = seen
+    assert (url, kwargs["method"], kwargs["timeout"]) == ("http://localhost/status", "GET", 10)
+    assert (kwargs["use_proxy"], kwargs["validate_certs"], kwargs["ca_path"]) == (False, False, "/ca.pem")
+    assert kwargs["url_username"] is None and kwargs["force_basic_auth"] is False
+    if isinstance(outcome, _Response):
+        assert outcome.closed
 
 
 # ---- promotion ------------------------------------------------------------------------------------

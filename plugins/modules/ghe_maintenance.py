@@ -8,12 +8,14 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: maintenance
+module: ghe_maintenance
 version_added: 0.1.0
-short_description: Set, unset or query maintenance mode on a GitHub Enterprise Server node
+short_description: Set or unset maintenance mode on a GitHub Enterprise Server node
 description:
   - Drives C(ghe-maintenance) on the target node. C(ghe-maintenance -q) reads the current mode,
     C(-s) sets it and C(-u) unsets it; a change is confirmed by querying again.
+  - To only read the mode, use M(hapair.ha.ghe_maintenance_info).
+  - Named C(hapair.ha.maintenance) before; that name still works (a redirect) and is deprecated.
   - In maintenance mode the node refuses normal HTTP and Git access (its C(/status) answers 503);
     in a high-availability pair Git replication pauses. A planned failover puts the primary in
     maintenance mode before M(hapair.ha.repl_promote).
@@ -22,13 +24,16 @@ author:
 options:
   state:
     description:
-      - V(on) enables maintenance mode, V(off) disables it, V(query) only reports it.
+      - V(on) enables maintenance mode, V(off) disables it.
       - Quote V(on) and V(off) in YAML (C("on")); unquoted they are booleans, which the module
         maps back to V(on)/V(off).
+      - V(query), and leaving O(state) out, only report the mode, as the module did under its former
+        name C(hapair.ha.maintenance). Both are deprecated and will be removed in 2.0.0; use
+        M(hapair.ha.ghe_maintenance_info) instead.
     type: str
     choices: ["on", "off", query]
-    default: query
 extends_documentation_fragment:
+  - hapair.ha.ghe.maintenance
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -36,32 +41,19 @@ attributes:
     details: Queries the mode and reports whether it would change it.
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 seealso:
+  - module: hapair.ha.ghe_maintenance_info
   - module: hapair.ha.repl_promote
-  - name: Enabling and scheduling maintenance mode
-    description: What maintenance mode blocks, and the Management Console alternative.
-    link: "https://docs.github.com/en/enterprise-server@latest/admin/\
-      administering-your-instance/configuring-maintenance-mode/enabling-and-scheduling-maintenance-mode"
 """
 
 EXAMPLES = r"""
 - name: Put the primary in maintenance mode before a planned failover
-  hapair.ha.maintenance:
+  hapair.ha.ghe_maintenance:
     state: "on"
 
 - name: Leave maintenance mode
-  hapair.ha.maintenance:
+  hapair.ha.ghe_maintenance:
     state: "off"
-
-- name: Read the current mode
-  hapair.ha.maintenance:
-  register: mm
-
-- name: Report it
-  ansible.builtin.debug:
-    msg: "maintenance mode is {{ 'on' if mm.enabled else 'off' }}"
 """
 
 RETURN = r"""
@@ -90,13 +82,20 @@ from ansible_collections.hapair.ha.plugins.module_utils.ghe.maintenance import e
 from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
 ARGUMENT_SPEC = dict(
-    state=dict(type="str", default="query", choices=["on", "off", "query"]),
+    # "query" (and no state) are what hapair.ha.maintenance did; deprecated, see DOCUMENTATION.
+    state=dict(type="str", choices=["on", "off", "query"]),
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    state = module.params["state"]
+    state = module.params["state"] or "query"
+    if state == "query":
+        module.deprecate(
+            "hapair.ha.ghe_maintenance without state, or with state=query, only reads maintenance mode; "
+            "use hapair.ha.ghe_maintenance_info for that",
+            version="2.0.0", collection_name="hapair.ha",
+        )
     try:
         result = ensure_maintenance(make_runner(module.run_command), state=state, check_mode=module.check_mode)
     except GheError as err:
