@@ -140,13 +140,13 @@ def test_fsck_runs_before_mount_when_the_filesystem_has_errors(converged):
     # what a crash can leave: a superblock that records errors
     converged.sh(master, f"debugfs -w -R 'ssv state 2' {device}")
     assert "with errors" in converged.sh(master, f"dumpe2fs -h {device} 2>/dev/null | grep 'state:'").stdout
+    cursor = observe.journal_cursor(converged.lab, master)
     converged.start_keepalived(master)
     converged.wait(lambda: converged.mounted(master), 60)
     # the dispatcher logs a hook's output when the hook has finished: the mount can be seen first
-    converged.wait(lambda: "e2fsck: " in converged.notify_log(master), 15, what="the hook's e2fsck lines in the journal")
-    log = converged.notify_log(master)
-    assert "check the filesystem of" in log and "the superblock says 'not clean with errors'" in log
-    assert "e2fsck: " in log
+    wanted = ("check the filesystem of", "the superblock says 'not clean with errors'", "e2fsck: ")
+    converged.wait(lambda: all(w in observe.journal_after(converged.lab, master, cursor) for w in wanted), 20,
+                   what=f"the hook's lines in the journal: {wanted}")
     assert "clean" in converged.sh(master, f"dumpe2fs -h {device} 2>/dev/null | grep 'state:'").stdout
     converged.start_keepalived(backup)
     assert converged.settled(timeout=30) == master
@@ -161,14 +161,16 @@ def test_a_volume_left_by_a_dead_holder_is_taken_after_the_stale_wait_with_fsck(
     write_mmp_sequence(converged.lab.disks["shared"], 0x12345, "gl-dead")
     mmp = converged.sh(master, f"debugfs -c -R dump_mmp {device} 2>/dev/null").stdout
     assert "sequence: 00012345" in mmp and "node_name: gl-dead" in mmp
+    cursor = observe.journal_cursor(converged.lab, backup)
     t0 = time.monotonic()
     converged.start_keepalived(backup)
     converged.wait(lambda: converged.mounted(backup), 60)
     took = time.monotonic() - t0
-    converged.wait(lambda: "e2fsck: " in converged.notify_log(backup), 15, what="the hook's e2fsck lines in the journal")
-    log = converged.notify_log(backup)
-    assert "MMP sequence unchanged for" in log and "stopped without releasing it" in log
-    assert "the last node to hold it did not release it cleanly" in log and "e2fsck: " in log
+    # the dispatcher logs a hook's output when the hook has finished: the mount can be seen first
+    wanted = ("MMP sequence unchanged for", "stopped without releasing it",
+              "the last node to hold it did not release it cleanly", "e2fsck: ")
+    converged.wait(lambda: all(w in observe.journal_after(converged.lab, backup, cursor) for w in wanted), 20,
+                   what=f"the hook's lines in the journal: {wanted}")
     print(f"volume left by a dead holder: mounted on {backup} {took:.1f}s after its keepalived started")
     converged.start_keepalived(master)
     assert converged.settled(timeout=30) == backup
