@@ -31,16 +31,6 @@ notes:
     (GitHub Enterprise Server Backup Utilities or the backup service) with historical snapshots.
 """
 
-    # Read-only modules of the ghe area (repl_status_info, ghe_maintenance_info).
-    INFO = r"""
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; behaves the same in check mode.
-  diff_mode:
-    support: none
-"""
-
     # The maintenance mode modules (ghe_maintenance, ghe_maintenance_info).
     MAINTENANCE = r"""
 attributes:

@@ -19,7 +19,7 @@ author:
   - hapair.ha contributors (@hapair)
 options: {}
 extends_documentation_fragment:
-  - hapair.ha.ghe.info
+  - hapair.ha.info
   - hapair.ha.ghe.maintenance
   - ansible.builtin.action_common_attributes
 seealso:

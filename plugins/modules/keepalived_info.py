@@ -38,13 +38,9 @@ options:
     type: path
     default: /etc/keepalived/keepalived.conf
 extends_documentation_fragment:
+  - hapair.ha.info
   - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
-    details: Read-only; behaves the same in check mode.
-  diff_mode:
-    support: none
   platform:
     platforms: posix
 seealso:

@@ -23,7 +23,7 @@ author:
   - hapair.ha contributors (@hapair)
 options: {}
 extends_documentation_fragment:
-  - hapair.ha.ghe.info
+  - hapair.ha.info
   - ansible.builtin.action_common_attributes
 attributes:
   platform:

@@ -22,11 +22,12 @@ import os
 import re
 import shlex
 
+from ansible_collections.hapair.ha.plugins.module_utils.keepalived.settings import NAME_RE
+
 SETTINGS_NAME = "hapair-notify.conf"
 STATES = ("MASTER", "BACKUP", "FAULT", "STOP")
 _ASSIGN_RE = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
 _VERSION_RE = re.compile(r"^Keepalived v([0-9][0-9.]*)", re.M)
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 
 class KeepalivedInfoError(Exception):
@@ -66,7 +67,7 @@ def read_states(state_dir, names, read):
         names = sorted(name[:-len(".state")] for name in listing.split("\n") if name.endswith(".state"))
     out = {}
     for name in names:
-        if not _NAME_RE.match(str(name)):
+        if not NAME_RE.match(str(name)):
             raise KeepalivedInfoError("%r is not a VRRP instance or sync group name" % (name,))
         state, since = parse_state(read(os.path.join(state_dir, name + ".state")))
         done = (read(os.path.join(state_dir, name + ".done")) or "").strip()
