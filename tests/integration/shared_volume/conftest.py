@@ -78,6 +78,14 @@ class PairLab:
         """keepalived's journal: its own lines and the collection's dispatcher, checks and hooks."""
         return observe.journal(self.lab, host)
 
+    def wait_logged(self, host: str, cursor: str, wanted: tuple[str, ...], timeout: float = 20) -> str:
+        """keepalived's journal after ``cursor`` once it holds every line of ``wanted``: the
+        dispatcher logs a hook's output when the hook has finished, after what the hook did
+        (a mount) can already be seen."""
+        self.wait(lambda: all(w in observe.journal_after(self.lab, host, cursor) for w in wanted), timeout,
+                  what=f"{host}'s journal to show {wanted}")
+        return observe.journal_after(self.lab, host, cursor)
+
     def wait(self, predicate, timeout: float, interval: float = 0.1, what: str = "") -> float:
         t0 = time.monotonic()
         while True:

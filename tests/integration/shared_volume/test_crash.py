@@ -60,15 +60,14 @@ def test_a_crashed_master_host_is_replaced_and_comes_back_as_backup(converged):
     old = converged.master()
     new = converged.other(old)
     converged.put("before-crash.txt", "written before the power cut")
+    cursor = observe.journal_cursor(lab, new)
     t0 = time.monotonic()
     lab.crash(old)
     took = converged.wait(served(converged, new, "before-crash.txt", "written before the power cut"), 90)
     print(f"{old} crashed (PID 1 killed) -> {new} serves the file written before it after {took:.2f}s")
     # the dead holder left the volume unreleased: the guard waited for its MMP to go stale and
     # e2fsck replayed the journal (the hook's output is logged when the hook has finished)
-    converged.wait(lambda: "e2fsck: " in converged.notify_log(new), 30, what="the mount hook's log")
-    log = converged.notify_log(new)
-    assert "stopped without releasing it" in log and "its journal needs recovery" in log, log
+    converged.wait_logged(new, cursor, ("stopped without releasing it", "its journal needs recovery", "e2fsck: "), 30)
     assert converged.mounted(new) and converged.has_vip(new)
     # power back on: the node boots with keepalived enabled, comes back as BACKUP, takes nothing
     booted = lab.boot(old)

@@ -143,10 +143,8 @@ def test_fsck_runs_before_mount_when_the_filesystem_has_errors(converged):
     cursor = observe.journal_cursor(converged.lab, master)
     converged.start_keepalived(master)
     converged.wait(lambda: converged.mounted(master), 60)
-    # the dispatcher logs a hook's output when the hook has finished: the mount can be seen first
-    wanted = ("check the filesystem of", "the superblock says 'not clean with errors'", "e2fsck: ")
-    converged.wait(lambda: all(w in observe.journal_after(converged.lab, master, cursor) for w in wanted), 20,
-                   what=f"the hook's lines in the journal: {wanted}")
+    converged.wait_logged(master, cursor, ("check the filesystem of", "the superblock says 'not clean with errors'",
+                                           "e2fsck: "))
     assert "clean" in converged.sh(master, f"dumpe2fs -h {device} 2>/dev/null | grep 'state:'").stdout
     converged.start_keepalived(backup)
     assert converged.settled(timeout=30) == master
@@ -166,11 +164,8 @@ def test_a_volume_left_by_a_dead_holder_is_taken_after_the_stale_wait_with_fsck(
     converged.start_keepalived(backup)
     converged.wait(lambda: converged.mounted(backup), 60)
     took = time.monotonic() - t0
-    # the dispatcher logs a hook's output when the hook has finished: the mount can be seen first
-    wanted = ("MMP sequence unchanged for", "stopped without releasing it",
-              "the last node to hold it did not release it cleanly", "e2fsck: ")
-    converged.wait(lambda: all(w in observe.journal_after(converged.lab, backup, cursor) for w in wanted), 20,
-                   what=f"the hook's lines in the journal: {wanted}")
+    converged.wait_logged(backup, cursor, ("MMP sequence unchanged for", "stopped without releasing it",
+                                           "the last node to hold it did not release it cleanly", "e2fsck: "))
     print(f"volume left by a dead holder: mounted on {backup} {took:.1f}s after its keepalived started")
     converged.start_keepalived(master)
     assert converged.settled(timeout=30) == backup
