@@ -19,14 +19,15 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Debian packages of this machine: what builds and runs the lab (debootstrap builds the hosts'
 # Debian images, tests/lab/image.py lists what goes into them) and the tools the tests call
 # here (ruby checks rendered gitlab.rb files, git and rsync serve ansible-test, stress-ng keeps
-# the cores busy in the VRRP stability benchmark and its smoke test).
+# the cores busy in the VRRP stability benchmark and its smoke test, nftables cuts the lab's
+# partitions between two hosts).
 APT_PACKAGES := iproute2 util-linux debootstrap openssh-client ruby python3 curl procps e2fsprogs \
-	git rsync openssl stress-ng
+	git rsync openssl stress-ng nftables
 
 COLLECTION_LINK := $(VENV)/collections/ansible_collections/hapair/ha
 SANITY_DIR := build/sanity/ansible_collections/hapair/ha
 
-.PHONY: setup apt venv test lint sanity unit ee integration molecule demo build docs clean lab-down
+.PHONY: setup apt venv test checks lint sanity unit ee integration molecule demo build docs clean lab-down
 
 setup: apt venv $(COLLECTION_LINK)
 
@@ -51,13 +52,23 @@ $(COLLECTION_LINK):
 	ln -sfn ../../../.. $@
 
 # ---- tests ---------------------------------------------------------------------------------
-test: setup lint sanity unit ee integration molecule
+# The unit tests first, on their own (some measure the lab proxy's timing). Then the static checks
+# run beside the lab suites: they use one core for minutes while the suites begin by building the
+# hosts' images, which mostly waits for the Debian mirror. Each target's output is printed when it
+# ends (--output-sync); a failure anywhere fails `make test` once both are done.
+test: setup unit
+	$(MAKE) --no-print-directory -j2 --output-sync=target integration checks
 	@echo "make test: all suites passed"
+
+checks: lint sanity ee
 
 lint: setup
 	$(BIN)/ansible-lint --offline -q
 	$(BIN)/antsibull-changelog lint
-	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+	# The docs use amazon.aws's doc fragments: antsibull-docs copies the dependencies it finds
+	# (amazon.aws from the `ansible` package in .venv), with git when they are inside a git
+	# checkout - and .venv is ignored here, so nothing would be copied: git stops above .venv.
+	GIT_CEILING_DIRECTORIES=$(CURDIR)/.venv $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
 # ansible-test's own pinned sanity requirements, in a venv of their own (they pin versions that
 # differ from ansible-lint's). Paths inside the venv are looked up when the recipe runs: on a
@@ -83,6 +94,12 @@ sanity: setup $(SANITY_VENV)/.installed
 	cp tests/sanity/get_pip_standin.py $(HOME)/.ansible/test/cache/get_pip_$${pipver//./_}.py
 	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
 	git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	# the modules use amazon.aws's module_utils and doc fragments: ansible-test finds collection
+	# dependencies in the same collection root (here, amazon.aws as the `ansible` package ships it)
+	mkdir -p build/sanity/ansible_collections/amazon
+	rsync -a --exclude __pycache__ \
+		"$$($(BIN)/python -c 'import ansible_collections.amazon.aws as m; print(list(m.__path__)[0])')/" \
+		build/sanity/ansible_collections/amazon/aws/
 	# its own git repository: inside this checkout ansible-test would see build/ as ignored
 	cd $(SANITY_DIR) && git init -q && git add -A
 	cd $(SANITY_DIR) && PATH=$(CURDIR)/$(SANITY_VENV)/bin:$$PATH \
@@ -101,15 +118,18 @@ ee: build
 	$(BIN)/pytest -q -p no:cacheprovider tests/ee
 
 # The lab suites run side by side in separate lab slots (tests/run_suites.py): Debian 12 hosts for
-# every area, Debian 13 hosts for the keepalived-based ones. The hosts' images are built first.
+# every area, Debian 13 hosts for the keepalived-based ones, and the Molecule scenarios as one more
+# stream (slots 1 and 15, see `molecule` below). The hosts' images are built first.
 integration: setup
 	$(BIN)/python -m tests.run_suites
 
-# Molecule installs the collection under test into ~/.ansible/collections; that snapshot would
-# shadow the checkout for later ansible-lint and ansible runs. A HOME of its own keeps it in .venv.
+# Every role's Molecule scenario on its own, outside `make integration` (which runs them as its
+# `molecule` stream): extensions/molecule/run.py runs `molecule test -s SCENARIO` in two lanes, lab
+# slots 1 and 15 (HAPAIR_MOLECULE_SLOTS), each lane with a HOME of its own under
+# .venv/molecule-home, so Molecule's state stays out of ~ and the lanes out of each other's way.
+# One scenario by hand: HOME=$(CURDIR)/$(VENV)/molecule-home $(BIN)/molecule test -s keepalived
 molecule: setup
-	mkdir -p $(VENV)/molecule-home
-	HOME=$(CURDIR)/$(VENV)/molecule-home $(BIN)/molecule test --all
+	$(BIN)/python extensions/molecule/run.py
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path build/

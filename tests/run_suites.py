@@ -12,6 +12,7 @@ the tests of every stream, as pytest's own summary does.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -22,9 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 LOG_DIR = REPO / "build" / "suites"
 I = "tests/integration"
+# name: (pytest paths, environment[, command instead of pytest])
 STREAMS = {
     "ghe": ([f"{I}/ghe"], {}),
-    "base": ([f"{I}/test_lab_smoke.py", f"{I}/test_hosts_entries.py", f"{I}/test_build.py", f"{I}/nfs", f"{I}/gitaly",
+    "base": ([f"{I}/test_lab_smoke.py", f"{I}/test_lab_power_and_partitions.py", f"{I}/test_hosts_entries.py", f"{I}/test_build.py", f"{I}/nfs", f"{I}/gitaly",
               f"{I}/test_bench_smoke.py"], {}),
     # the two pair topologies (slots vip and keepalived) on each release: the longest suites, so
     # each runs on its own (together they took 37 minutes of a 45-minute CI budget)
@@ -32,6 +34,15 @@ STREAMS = {
     "vip-debian13": ([f"{I}/vip"], {"HAPAIR_LAB_RELEASE": "trixie"}),
     "shared_volume-debian12": ([f"{I}/shared_volume"], {}),
     "shared_volume-debian13": ([f"{I}/shared_volume"], {"HAPAIR_LAB_RELEASE": "trixie"}),
+    # every role's Molecule scenario (Debian 12 hosts), two at a time in slots 1 and 15
+    "molecule": (["extensions/molecule"], {"HAPAIR_MOLECULE_SLOTS": "1,15"},
+                 [sys.executable, "extensions/molecule/run.py"]),
+    # every playbook as an AWX job (ansible-runner), one topology after another in lab slots
+    # 10-13, which no other stream uses (tests/integration/awx/conftest.py)
+    "awx": ([f"{I}/awx"], {}),
+    "vip_split_brain": ([f"{I}/vip_split_brain"], {}),
+    # GHE disaster promotion with fencing: the ghe topology again, in slot 19 (lab ghe-fence)
+    "ghe_fence": ([f"{I}/ghe_fence"], {}),
 }
 COUNT_RE = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 
@@ -43,18 +54,22 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     extra = [a for a in args.pytest_args if a != "--"]
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    # Build the hosts' images first, once, rather than in several streams at once.
+    # Build the hosts' images first, once, rather than in several streams at once; the releases
+    # side by side (debootstrap mostly waits for the mirror).
     from tests.lab import image  # pylint: disable=import-outside-toplevel
 
-    for release in {env.get("HAPAIR_LAB_RELEASE", image.DEFAULT_RELEASE) for _paths, env in STREAMS.values()}:
-        image.ensure(release)
+    releases = sorted({spec[1].get("HAPAIR_LAB_RELEASE", image.DEFAULT_RELEASE) for name, spec in STREAMS.items()
+                       if not args.only or name in args.only})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(releases)) as pool:
+        for built in [pool.submit(image.ensure, release) for release in releases]:
+            built.result()
     procs = {}
     t0 = time.monotonic()
-    for name, (paths, env) in STREAMS.items():
+    for name, (paths, env, *command) in STREAMS.items():
         if args.only and name not in args.only:
             continue
         log = open(LOG_DIR / f"{name}.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, *paths]
+        cmd = command[0] if command else [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=15", *extra, *paths]
         procs[name] = (subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL), log, time.monotonic())
         print(f"suites: {name} started: {' '.join(paths)}", flush=True)

@@ -1,7 +1,10 @@
 # Copyright: (c) 2026, hapair.ha contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the keepalived role: its input checks, the VRRP version and advert interval of its instances, what
-the installed keepalived supports, and which changes a running pair cannot take.
+"""Filters of the keepalived role and of the roles that build on it: the VRRP settings of the
+VIP pair (hapair.ha.vip_route) and of the shared-volume pair (hapair.ha.shared_volume), the role's
+input checks, the VRRP version and advert interval of its instances, what
+the installed keepalived supports, which changes a running pair cannot take, and how the role
+lays its instances and hooks out in the files it writes.
 
 They return plain dicts and lists rather than raising, so the role's preflight fails once with
 a message that names every problem. The work is in ``module_utils/keepalived`` (plain Python,
@@ -10,6 +13,8 @@ unit tested).
 
 from __future__ import annotations
 
+from ansible_collections.hapair.ha.plugins.module_utils.keepalived.layout import hook_files, layout
+from ansible_collections.hapair.ha.plugins.module_utils.keepalived.pairs import vip_pair, volume_pair
 from ansible_collections.hapair.ha.plugins.module_utils.keepalived.settings import settings_problems
 from ansible_collections.hapair.ha.plugins.module_utils.keepalived.vrrp import (
     pair_change_check,
@@ -45,6 +50,31 @@ def keepalived_pair_change_check(states):
     return pair_change_check(states)
 
 
+def keepalived_vip_pair(nodes, host, vip, name="VIP", virtual_router_id=51, heartbeat_interface="", check_interval=30,
+                        check_command="", libexec_dir="/usr/local/libexec/hapair", witness=""):
+    """``{problems, vrrp_instances, sync_groups, static_routes, vrrp_scripts}`` of ``host`` in a route-table VIP pair."""
+    return vip_pair(nodes, host, vip, name=name, virtual_router_id=virtual_router_id,
+                    heartbeat_interface=heartbeat_interface, check_interval=check_interval,
+                    check_command=check_command, libexec_dir=libexec_dir, witness=witness)
+
+
+def keepalived_volume_pair(nodes, host, vip, name="PAIR", virtual_router_id=61, check_command="", restart_command="",
+                           check_interval=2):
+    """``{problems, vrrp_instances, sync_groups, static_routes, vrrp_scripts}`` of ``host`` in a shared-volume pair."""
+    return volume_pair(nodes, host, vip, name=name, virtual_router_id=virtual_router_id, check_command=check_command,
+                       restart_command=restart_command, check_interval=check_interval)
+
+
+def keepalived_layout(instances, sync_groups=None):
+    """``{grouped, auth_vars, release}``: how the role lays its instances out in its files."""
+    return layout(instances, sync_groups)
+
+
+def keepalived_hook_files(hooks, hooks_dir):
+    """The ``hapair.ha.managed_files`` entries of the role's notify hooks."""
+    return hook_files(hooks, hooks_dir)
+
+
 class FilterModule:
     """hapair.ha keepalived filters."""
 
@@ -55,4 +85,8 @@ class FilterModule:
             "keepalived_installed": keepalived_installed,
             "keepalived_vrrp_changes": keepalived_vrrp_changes,
             "keepalived_pair_change_check": keepalived_pair_change_check,
+            "keepalived_vip_pair": keepalived_vip_pair,
+            "keepalived_volume_pair": keepalived_volume_pair,
+            "keepalived_layout": keepalived_layout,
+            "keepalived_hook_files": keepalived_hook_files,
         }

@@ -16,8 +16,7 @@ description:
   - Made for failover drills - start it with C(async) before the fault, read its result with
     M(ansible.builtin.async_status) after the takeover; the moment every table switched is then known to within
     one poll. M(hapair.ha.route_table_failover) in check mode answers the same question once.
-  - Read-only; never reports C(changed). Not being in the action group C(group/hapair.ha.aws) yet, it takes its
-    connection options from C(module_defaults) under its own name or from the task.
+  - Read-only; never reports C(changed).
 author:
   - hapair.ha contributors (@hapair)
 attributes:
@@ -27,10 +26,6 @@ attributes:
   diff_mode:
     description: Nothing changes, so there is no diff.
     support: none
-  platform:
-    description: Runs wherever boto3 can reach the EC2 API.
-    support: full
-    platforms: aws
 options:
   vip:
     description: The virtual IP, an IPv4 address or a C(/32) CIDR.
@@ -58,8 +53,10 @@ options:
     default: 0.2
 extends_documentation_fragment:
   - hapair.ha.aws
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
 requirements:
-  - boto3
   - netaddr
 seealso:
   - module: hapair.ha.route_table_failover
@@ -148,15 +145,9 @@ tables:
       sample: 1767268800.512
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.hapair.ha.plugins.module_utils.aws.common import (
-    BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
-    AwsError,
-    aws_argument_spec,
-    make_client,
-)
+from ansible_collections.hapair.ha.plugins.module_utils.aws.common import AwsError
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
     HAS_NETADDR,
     NETADDR_IMPORT_ERROR,
@@ -165,12 +156,12 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
     route_target,
     validate_request,
 )
+from ansible_collections.hapair.ha.plugins.module_utils.common.aws_module import aws_client, aws_module
 from ansible_collections.hapair.ha.plugins.module_utils.drill.routes import RouteReadError, watch_routes
 
 
 def main():
-    argument_spec = aws_argument_spec(env_fallback=env_fallback)
-    argument_spec.update(
+    argument_spec = dict(
         vip=dict(type="str", required=True),
         route_table_ids=dict(type="list", elements="str", default=[]),
         vpc_id=dict(type="str"),
@@ -178,19 +169,14 @@ def main():
         timeout=dict(type="float", default=120),
         interval=dict(type="float", default=0.2),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3 and botocore"), exception=BOTO3_IMPORT_ERROR)
+    module = aws_module(argument_spec, supports_check_mode=True)
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
     params = module.params
     try:
         request = validate_request(params["vip"], params["route_table_ids"], params["vpc_id"],
                                    network_interface_id=params["network_interface_id"])
-        client = make_client(
-            "ec2", region=params["region"], endpoint_url=params["endpoint_url"], access_key=params["access_key"],
-            secret_key=params["secret_key"], session_token=params["session_token"], profile=params["profile"],
-            validate_certs=params["validate_certs"], aws_ca_bundle=params["aws_ca_bundle"])
+        client = aws_client(module, "ec2")
     except AwsError as err:
         module.fail_json(msg=f"Failed to watch the route tables of {params['vip']}: {err}")
 

@@ -110,7 +110,9 @@ options:
       - The shared Gitaly token, the same on the Gitaly and Rails nodes.
       - Never shown in results or diffs. Those show C(<auth_token hidden>), and any other
         secret value of the file shows as C(<hidden>).
-    type: str
+      - Must be a string. Anything else (a list, a number) is refused rather than converted, as
+        converting it would write a token the other nodes do not have.
+    type: raw
     required: true
   listen_addr:
     description:
@@ -341,7 +343,9 @@ ARGUMENT_SPEC = dict(
         mutually_exclusive=[["path", "address"]],
         required_one_of=[["path", "address"]],
     ),
-    auth_token=dict(type="str", required=True, no_log=True),
+    # raw, not str: Ansible would turn a list or a number into its text and write that as the
+    # token; build_settings() refuses anything but a string instead.
+    auth_token=dict(type="raw", required=True, no_log=True),
     listen_addr=dict(type="str"),
     tls_listen_addr=dict(type="str"),
     tls_certificate_path=dict(type="path"),

@@ -112,6 +112,13 @@ state_dir:
   returned: always
   type: str
   sample: /run/keepalived-hapair
+libexec_dir:
+  description:
+    - Where the role's helpers are (C(keepalived-links-up), the dispatcher), and where the roles built on it
+      install theirs; empty when not configured.
+  returned: always
+  type: str
+  sample: /usr/local/libexec/hapair
 states:
   description: Per instance or sync group, the state keepalived last notified.
   returned: always

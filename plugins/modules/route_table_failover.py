@@ -40,15 +40,6 @@ attributes:
   diff_mode:
     description: Reports each table's target and the source/destination check before and after.
     support: full
-  action_group:
-    description: Use C(group/hapair.ha.aws) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - hapair.ha.aws
-  platform:
-    description: Runs wherever boto3 can reach the EC2 API.
-    support: full
-    platforms: aws
 options:
   vip:
     description:
@@ -105,6 +96,9 @@ options:
     default: 10
 extends_documentation_fragment:
   - hapair.ha.aws
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
 requirements:
   - netaddr
 seealso:
@@ -248,15 +242,9 @@ api_calls:
   sample: 4
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.hapair.ha.plugins.module_utils.aws.common import (
-    BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
-    AwsError,
-    aws_argument_spec,
-    make_client,
-)
+from ansible_collections.hapair.ha.plugins.module_utils.aws.common import AwsError
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
     DEFAULT_MAX_CONCURRENCY,
     HAS_NETADDR,
@@ -264,12 +252,12 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
     ensure_route_target,
     validate_max_concurrency,
 )
+from ansible_collections.hapair.ha.plugins.module_utils.common.aws_module import aws_client, aws_module
 from ansible_collections.hapair.ha.plugins.module_utils.common.results import finish
 
 
 def main():
-    argument_spec = aws_argument_spec(env_fallback=env_fallback)
-    argument_spec.update(
+    argument_spec = dict(
         vip=dict(type="str", required=True),
         route_table_ids=dict(type="list", elements="str", aliases=["route_tables"]),
         vpc_id=dict(type="str"),
@@ -279,14 +267,12 @@ def main():
         source_dest_check=dict(type="bool", default=False),
         max_concurrency=dict(type="int", default=DEFAULT_MAX_CONCURRENCY),
     )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
+    module = aws_module(
+        argument_spec,
         required_one_of=[["route_table_ids", "vpc_id"], ["network_interface_id", "instance_id"]],
         mutually_exclusive=[["network_interface_id", "instance_id"]],
         supports_check_mode=True,
     )
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3 and botocore"), exception=BOTO3_IMPORT_ERROR)
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
 
@@ -294,18 +280,7 @@ def main():
     target = params["network_interface_id"] or params["instance_id"]
     try:
         validate_max_concurrency(params["max_concurrency"])
-        client = make_client(
-            "ec2",
-            region=params["region"],
-            endpoint_url=params["endpoint_url"],
-            access_key=params["access_key"],
-            secret_key=params["secret_key"],
-            session_token=params["session_token"],
-            profile=params["profile"],
-            validate_certs=params["validate_certs"],
-            aws_ca_bundle=params["aws_ca_bundle"],
-            max_concurrency=params["max_concurrency"],
-        )
+        client = aws_client(module, "ec2", max_concurrency=params["max_concurrency"])
         result = ensure_route_target(
             client,
             params["vip"],

@@ -56,11 +56,15 @@ def test_installed_artifact_documents_every_module_and_role(artifact, tmp_path):
     assert roles, "no role with argument_specs was installed"
     listed = json.loads(run(BIN / "ansible-doc", "-t", "module", "-l", "hapair.ha", "-j", cwd=tmp_path, env=env))
     assert sorted(k.split(".")[-1] for k in listed) == modules
+    # one ansible-doc process for all modules and one for all roles (each process costs seconds)
+    docs = json.loads(run(BIN / "ansible-doc", "-j", *(f"hapair.ha.{m}" for m in modules), cwd=tmp_path, env=env))
+    assert sorted(docs) == [f"hapair.ha.{m}" for m in modules]
     for module in modules:
-        doc = json.loads(run(BIN / "ansible-doc", "-j", f"hapair.ha.{module}", cwd=tmp_path, env=env))
-        entry = doc[f"hapair.ha.{module}"]
+        entry = docs[f"hapair.ha.{module}"]
         assert entry["doc"]["short_description"] and entry["examples"].strip() and entry["return"], module
+    docs = json.loads(run(BIN / "ansible-doc", "-t", "role", "-j", *(f"hapair.ha.{r}" for r in roles),
+                          cwd=tmp_path, env=env))
+    assert sorted(docs) == [f"hapair.ha.{r}" for r in roles]
     for role in roles:
-        doc = json.loads(run(BIN / "ansible-doc", "-t", "role", "-j", f"hapair.ha.{role}", cwd=tmp_path, env=env))
-        main = doc[f"hapair.ha.{role}"]["entry_points"]["main"]
+        main = docs[f"hapair.ha.{role}"]["entry_points"]["main"]
         assert main["short_description"] and all(name.startswith(role + "_") for name in main["options"]), role

@@ -9,6 +9,9 @@ what moto lacks and the tests and benchmarks need:
   endpoint (the server is a ``ThreadingHTTPServer``: one thread per connection);
 - **throttling**: bursts of EC2 ``RequestLimitExceeded`` answers (HTTP 503, see THROTTLE_BODY),
   for one action or for any action;
+- **injected errors**: the next *n* calls of an action (or every call until ``reset``) answered
+  with an EC2 error document of the test's choosing (``fail``: ``UnauthorizedOperation``/403 by
+  default, as EC2 answers a call the caller's IAM policy does not allow);
 - a call held until the test releases it (to kill a run half-way).
 
 It models nothing else of EC2: no token buckets or refill rates, no per-account limits, no
@@ -21,12 +24,14 @@ the lab hosts can use it as their ``endpoint_url``. Forwarding uses ``http.clien
 
     with AwsProxy(lab.aws_endpoint, host=str(lab.topo.first_network.controller_ip), latency=0.1) as proxy:
         proxy.throttle_burst("ReplaceRoute", 2)   # the next 2 ReplaceRoute calls: RequestLimitExceeded
+        proxy.fail("StopInstances", -1)           # every StopInstances: UnauthorizedOperation (403)
         ... proxy.url ...
         proxy.counts["ReplaceRoute"], proxy.total()
 """
 from __future__ import annotations
 
 import collections
+import html
 import http.client
 import threading
 import time
@@ -47,6 +52,20 @@ THROTTLE_BODY = (
     "<Message>Request limit exceeded.</Message></Error></Errors>"
     "<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>"
 )
+# EC2's error response (query API): "Error response" in
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html - a Response with
+# Errors/Error/Code and Message, and a RequestID. UnauthorizedOperation (HTTP 403) is what a
+# call gets that the caller's IAM policy does not allow; its documented message is
+# "You are not authorized to perform this operation." (the same page, "Client error codes").
+ERROR_TEMPLATE = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    "<Response><Errors><Error><Code>{code}</Code>"
+    "<Message>{message}</Message></Error></Errors>"
+    "<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>"
+)
+DEFAULT_ERROR_MESSAGES = {
+    "UnauthorizedOperation": "You are not authorized to perform this operation.",
+}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 # moto's own control API (reset, seed): forwarded without latency, throttling or counting.
 CONTROL_PREFIX = "/moto-api"
@@ -94,6 +113,11 @@ class AwsProxy:
         # pending RequestLimitExceeded answers per action; key ANY (None): any action
         self._throttle: collections.Counter = collections.Counter()
         self._holds: dict[str, tuple[int, threading.Event, threading.Event, bool]] = {}
+        # injected errors per action (key ANY: any action): [calls left (-1: until reset), status, body]
+        self._fail: dict[str | None, list] = {}
+        # calls answered with an injected error, per action
+        self.injected: collections.Counter = collections.Counter()
+        self._throttled = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -120,7 +144,7 @@ class AwsProxy:
                     self._reply(status, headers, data)
                     return
                 action = _action(self.path, self.headers, body)
-                status = proxy._before(action)
+                status, error = proxy._before(action)
                 if status == -1:  # a held call that must never reach moto: drop the connection
                     self.close_connection = True
                     proxy._after(action, -1)
@@ -128,13 +152,19 @@ class AwsProxy:
                 delay = proxy.latency
                 if delay > 0:
                     time.sleep(delay)  # this request's thread only: concurrent calls overlap
-                if status == THROTTLE_STATUS:
-                    self._reply(THROTTLE_STATUS, [("Content-Type", "text/xml")], THROTTLE_BODY.encode())
-                    proxy._after(action, THROTTLE_STATUS)
+                if error is not None:  # throttled, or an injected error: never reaches moto
+                    proxy._after(action, status)
+                    self._reply(status, [("Content-Type", "text/xml")], error)
                     return
-                status, headers, data = proxy._forward(self.command, self.path, self.headers, body)
-                self._reply(status, headers, data)
+                try:
+                    status, headers, data = proxy._forward(self.command, self.path, self.headers, body)
+                except OSError:
+                    proxy._after(action, -1)  # moto did not answer: counted, so wait_idle ends
+                    raise
+                # logged before the reply: a client killed meanwhile makes the reply fail with
+                # BrokenPipeError, but its call has reached moto all the same
                 proxy._after(action, status)
+                self._reply(status, headers, data)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
@@ -171,6 +201,9 @@ class AwsProxy:
             self.calls.clear()
             self._throttle.clear()
             self._holds.clear()
+            self._fail.clear()
+            self.injected.clear()
+            self._throttled = 0
 
     def set_latency(self, seconds: float) -> None:
         """Seconds added to each API call from now on (same as assigning ``latency``)."""
@@ -188,10 +221,35 @@ class AwsProxy:
         """``throttle_burst`` for one action (the older name, kept for callers)."""
         self.throttle_burst(action, times)
 
+    def fail(self, action: str | None, count: int, code: str = "UnauthorizedOperation", status: int = 403,
+             message: str | None = None) -> None:
+        """Answer the next ``count`` calls of ``action`` (``None``: of any action; ``count`` -1:
+        every call until ``reset``, 0: stop failing) with EC2's error document (ERROR_TEMPLATE)
+        carrying ``code`` and ``message`` and HTTP ``status`` - by default ``UnauthorizedOperation``
+        (403), the answer to a call that the caller's IAM policy does not allow. The calls never
+        reach moto. Replaces a pending failure of the same key. An injected error is answered
+        before a throttle burst of the same call; both count as calls (``counts``, ``calls``)."""
+        if not isinstance(count, int) or count < -1:
+            raise ValueError(f"count must be -1 (until reset), 0 or a positive number of calls, got {count!r}")
+        if message is None:
+            message = DEFAULT_ERROR_MESSAGES.get(code, f"{code} (injected by the lab's AWS proxy)")
+        body = ERROR_TEMPLATE.format(code=html.escape(code), message=html.escape(message)).encode()
+        with self.lock:
+            if count == 0:
+                self._fail.pop(action, None)
+            else:
+                self._fail[action] = [count, int(status), body]
+
+    def failed(self, action: str | None = None) -> int:
+        """Calls answered with an injected error (``fail``) since the last ``reset``, of one action
+        or of all."""
+        with self.lock:
+            return sum(self.injected.values()) if action is None else self.injected[action]
+
     def throttled(self) -> int:
         """How many calls were answered with RequestLimitExceeded since the last ``reset``."""
         with self.lock:
-            return sum(1 for call in self.calls if call[2] == THROTTLE_STATUS)
+            return self._throttled
 
     def hold(self, action: str, nth: int, drop: bool = False) -> tuple[threading.Event, threading.Event]:
         """Hold the ``nth`` call (1-based) of ``action`` until ``release.set()``; returns
@@ -207,22 +265,45 @@ class AwsProxy:
         with self.lock:
             return sum(n for action, n in self.counts.items() if action not in exclude)
 
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every call received has been answered (or dropped): a client killed
+        mid-run leaves its in-flight calls to reach moto after it died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if sum(self.counts.values()) == len(self.calls):
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"calls still in flight after {timeout}s")
+            time.sleep(0.05)
+
     # ---- per request --------------------------------------------------------------------
-    def _before(self, action: str) -> int:
+    def _before(self, action: str) -> tuple[int, bytes | None]:
+        """(status, error body) for a call: (0, None) to forward it, (-1, None) to drop it."""
         with self.lock:
             self.counts[action] += 1
             nth = self.counts[action]
             for key in (action, ANY):
+                fail = self._fail.get(key)
+                if fail is not None:
+                    if fail[0] > 0:
+                        fail[0] -= 1
+                        if fail[0] == 0:
+                            del self._fail[key]
+                    self.injected[action] += 1
+                    return fail[1], fail[2]
+            for key in (action, ANY):
                 if self._throttle[key] > 0:
                     self._throttle[key] -= 1
-                    return THROTTLE_STATUS
+                    self._throttled += 1
+                    return THROTTLE_STATUS, THROTTLE_BODY.encode()
             hold = self._holds.get(action)
         if hold and hold[0] == nth:
             hold[1].set()
             hold[2].wait(timeout=120)
             if hold[3]:
-                return -1
-        return 0
+                return -1, None
+        return 0, None
 
     def _forward(self, method: str, path: str, headers, body: bytes) -> tuple[int, list, bytes]:
         conn = http.client.HTTPConnection(*self.upstream, timeout=60)

@@ -3,12 +3,17 @@
 Each host is a Debian server whose PID 1 is real systemd, booted from a copy-on-write overlay
 over a debootstrapped image (``image.py``) by ``hostboot.sh``. Everything the lab creates carries
 the topology's slot prefix (``hlNN``): network namespaces ``hlNN-<host>`` and ``hlNN-aws``,
-bridges ``hlNNbrI``, root-side veths ``hlNNhHHnI``, cgroups ``hlNN-<host>``. Every process it
-starts lives in one of those network namespaces, so ``down`` finds them all with ``ip netns
-pids`` and kills them by PID — never by name — whatever state a crashed run left.
+bridges ``hlNNbrI``, root-side veths ``hlNNhHHnI``, cgroups ``hlNN-<host>``, the nftables
+table ``bridge hlNN_partitions``. Every process it starts lives in one of those network
+namespaces, so ``down`` finds them all with ``ip netns pids`` and kills them by PID — never by
+name — whatever state a crashed run left. The one exception is the power watcher
+(``powerwatch.py``, in the root namespace: it powers hosts off and on), whose PID the lab's
+state records; ``down`` kills it by that PID, and it ends itself when the lab's state goes.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -23,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from . import aws, image
-from .topology import Topology, load
+from .topology import MAX_SLOT, Topology, load
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(__file__).resolve().parent
@@ -43,6 +48,11 @@ EXT4_GOING_FLAGS_NOLOGFLUSH = 2
 # ext4's multi-mount protection block (struct mmp_struct): its size and the clean sequence.
 MMP_SIZE = 1024
 MMP_SEQ_CLEAN = 0xFF4D4D50
+# EC2 instance states in which the machine is off (or going off): the lab's host is crashed
+# when its instance enters one of them (powerwatch.py), and booted when it is ``running`` again.
+OFF_STATES = ("stopping", "stopped", "shutting-down", "terminated")
+POWER_EVENTS = "power-events.jsonl"
+WATCHER_MODULE = "tests.lab.powerwatch"
 SSH_OPTIONS = [
     "-o", "StrictHostKeyChecking=no",
     "-o", "UserKnownHostsFile=/dev/null",
@@ -117,8 +127,12 @@ def kill_netns_processes(ns: str, timeout: float = 10.0) -> int:
 
 
 class Lab:
-    def __init__(self, topo: Topology, state_root: Path = STATE_ROOT, release: str | None = None):
+    def __init__(self, topo: Topology, state_root: Path = STATE_ROOT, release: str | None = None,
+                 power_watch: bool = False):
         self.topo = topo
+        # ``up`` starts the power watcher (EC2 stop/start powers hosts off/on) only when asked: it
+        # polls moto a few times a second, which a dozen labs side by side would pay for nothing
+        self.power_watch = power_watch
         self.dir = state_root / topo.name
         self.release = release or topo.image
         self.children: list[subprocess.Popen] = []
@@ -127,13 +141,20 @@ class Lab:
         self._pid1: dict[str, int] = {}
         self._init_procs: dict[str, subprocess.Popen] = {}
         self.boot_seconds = 0.0
+        # a new id per ``up``: the power watcher of an older run of this lab ends itself
+        self.run_id: str | None = None
+        self.watcher_pid: int | None = None
+        # False in the power watcher: state.json belongs to the process that brought the lab up
+        self.owns_state = True
+        self._power_held: set[str] = set()
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
     def from_topology(cls, name_or_path: str, slot: int | None = None, name: str | None = None,
-                      release: str | None = None) -> "Lab":
-        """``release`` (``bookworm``, ``trixie``) overrides the topology's ``image``."""
-        return cls(load(name_or_path, slot=slot, name=name), release=release)
+                      release: str | None = None, power_watch: bool = False) -> "Lab":
+        """``release`` (``bookworm``, ``trixie``) overrides the topology's ``image``;
+        ``power_watch``: stopping a host's EC2 instance crashes the host, starting it boots it."""
+        return cls(load(name_or_path, slot=slot, name=name), release=release, power_watch=power_watch)
 
     @classmethod
     def from_state(cls, name: str, state_root: Path = STATE_ROOT) -> "Lab":
@@ -146,6 +167,12 @@ class Lab:
         lab.model = state.get("aws", {})
         lab.disks = state.get("disks", {})
         lab._pid1 = {h: int(p) for h, p in state.get("pid1", {}).items()}
+        lab.run_id = state.get("run")
+        lab.watcher_pid = state.get("watcher")
+        for host in lab.topo.hosts:  # the per-host records are newer (the watcher writes them too)
+            pid = lab._pid1_on_disk(host)
+            if pid is not None:
+                lab._pid1[host] = pid
         return lab
 
     @staticmethod
@@ -183,6 +210,8 @@ class Lab:
         return self.topo.netns(host)
 
     def _save(self) -> None:
+        if not self.owns_state:
+            return
         state = {
             "topology": str(self.topo.path),
             "slot": self.topo.slot,
@@ -190,8 +219,87 @@ class Lab:
             "pid1": self._pid1,
             "aws": self.model,
             "disks": self.disks,
+            "run": self.run_id,
+            "watcher": self.watcher_pid,
         }
         aws.dump(self.dir / "state.json", state)
+
+    # ---- PID 1 of each host: in memory, and on disk for the other processes of the lab ----
+    def _pid1_file(self, host: str) -> Path:
+        return self.host_dir(host) / "pid1"
+
+    def _pid1_on_disk(self, host: str) -> int | None:
+        try:
+            return int(self._pid1_file(host).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _record_pid1(self, host: str, pid: int | None) -> None:
+        """Who powers a host on or off records it here: the power watcher (another process)
+        and the test process both read it (``pid1``, ``running_host``)."""
+        path = self._pid1_file(host)
+        if pid is None:
+            self._pid1.pop(host, None)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        self._pid1[host] = pid
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(str(pid))
+        os.replace(tmp, path)
+
+    def _known_pid1(self, host: str) -> int | None:
+        """The host's PID 1 if it runs: this process's record, else the one on disk (the
+        power watcher may have booted the host since)."""
+        pid = self._pid1.get(host)
+        if pid and _alive(pid):
+            return pid
+        disk = self._pid1_on_disk(host)
+        if disk and _alive(disk):
+            self._pid1[host] = disk
+            return disk
+        return None
+
+    @contextlib.contextmanager
+    def _power(self, host: str, timeout: float = 180.0):
+        """One power operation (crash, boot) on a host at a time, across processes (flock);
+        re-entrant within this Lab object (the watcher records an event under the same lock)."""
+        if host in self._power_held:
+            yield
+            return
+        lock = self.host_dir(host) / "power.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LabError(f"host {host}: another power operation did not end within {timeout}s") from None
+                    time.sleep(0.02)
+            self._power_held.add(host)
+            yield
+        finally:
+            self._power_held.discard(host)
+            os.close(fd)  # releases the lock
+
+    def _power_busy(self, host: str) -> bool:
+        """A crash or boot of the host is under way (in this process or another)."""
+        lock = self.host_dir(host) / "power.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     # ---- up ------------------------------------------------------------------------------
     def up(self, timeout: float = 120.0) -> "Lab":
@@ -205,6 +313,7 @@ class Lab:
         _raise_inotify_limit()
         self.down()  # whatever a crashed run of this lab left behind
         t0 = time.monotonic()
+        self.run_id = os.urandom(8).hex()
         (self.dir / "hosts").mkdir(parents=True)
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"hapair-lab-{self.name}", "-f", str(self.key))
         self._save()
@@ -220,6 +329,8 @@ class Lab:
             aws.wait_ready(self.topo)
             self.seed_aws()
         self._wait_hosts(timeout)
+        if self.power_watch and any(spec.ec2 is not None for spec in self.topo.hosts.values()):
+            self._start_watcher()
         self._save()
         self.write_inventory()
         self.boot_seconds = time.monotonic() - t0
@@ -342,7 +453,7 @@ class Lab:
         )
         self.children.append(proc)
         self._init_procs[host] = proc
-        self._pid1.pop(host, None)
+        self._record_pid1(host, None)
 
     def _make_disks(self) -> None:
         if not self.topo.disks:
@@ -406,7 +517,7 @@ class Lab:
                     kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
                     pids = kids.read_text().split() if kids.exists() else []
                     if pids:
-                        self._pid1[host] = int(pids[0])
+                        self._record_pid1(host, int(pids[0]))
                 if host in self._pid1 and self._set_up(host) and self._port_open(self.ip(host), self.topo.hosts[host].ssh_port):
                     del pending[host]
             if self.topo.aws is not None:
@@ -465,39 +576,45 @@ class Lab:
         the host is first shut down without flushing its journal (EXT4_IOC_SHUTDOWN, as xfstests
         simulate a power cut: the journal still needs recovery), and the multi-mount protection
         block that the kernel marks clean on that unmount gets back the sequence the host last
-        wrote (a crashed node never marks it clean)."""
-        pid = self.pid1(host)
-        frozen = self._shutdown_disk_filesystems(pid)
-        os.kill(pid, 9)
-        proc = self._init_procs.get(host)
-        deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if proc is not None:
-            proc.wait(timeout=10)
-        for net in self.topo.hosts[host].networks:
-            sh("ip", "link", "set", self.topo.root_veth(host, net), "down")
-        for device, offset, block in frozen:
-            _restore_mmp_block(device, offset, block)
-        self._pid1.pop(host, None)
-        self._save()
+        wrote (a crashed node never marks it clean).
+
+        The power watcher (``powerwatch.py``) calls this when the host's EC2 instance stops;
+        one power operation runs on a host at a time (a lock shared with the watcher)."""
+        with self._power(host):
+            pid = self.pid1(host)
+            frozen = self._shutdown_disk_filesystems(pid)
+            os.kill(pid, 9)
+            proc = self._init_procs.get(host)
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if proc is not None:
+                proc.wait(timeout=10)
+            for net in self.topo.hosts[host].networks:
+                sh("ip", "link", "set", self.topo.root_veth(host, net), "down")
+            for device, offset, block in frozen:
+                _restore_mmp_block(device, offset, block)
+            self._record_pid1(host, None)
+            self._save()
 
     def boot(self, host: str, timeout: float = 60.0) -> float:
         """Power on a host that is down, with its disk as the crash left it; returns the
         seconds until it is reachable over SSH. Its network comes up fresh (no address that
-        was added at run time survives, as on a real machine)."""
-        if self.running_host(host):
-            raise LabError(f"host {host} is running: crash it first")
-        t0 = time.monotonic()
-        self.image = image.ensure(self.release)
-        self._remove_host_network(host)
-        self._make_host_network(host)
-        if self.topo.hosts[host].ec2 is not None and (self.host_dir(host) / "imds.json").exists():
-            self._start_imds(host)
-        self._start_host(host)
-        self._wait_hosts(timeout, hosts=[host])
-        self._save()
-        return time.monotonic() - t0
+        was added at run time survives, as on a real machine). The power watcher calls this
+        when the host's EC2 instance is started again after a stop."""
+        with self._power(host):
+            if self.running_host(host):
+                raise LabError(f"host {host} is running: crash it first")
+            t0 = time.monotonic()
+            self.image = image.ensure(self.release)
+            self._remove_host_network(host)
+            self._make_host_network(host)
+            if self.topo.hosts[host].ec2 is not None and (self.host_dir(host) / "imds.json").exists():
+                self._start_imds(host)
+            self._start_host(host)
+            self._wait_hosts(timeout, hosts=[host])
+            self._save()
+            return time.monotonic() - t0
 
     def boot_stopped(self, timeout: float = 60.0) -> list[str]:
         """Boot every host that is down (after a crash drill), as an operator powers servers
@@ -545,8 +662,139 @@ class Lab:
         return frozen
 
     def running_host(self, host: str) -> bool:
-        pid = self._pid1.get(host)
-        return bool(pid and _alive(pid))
+        return self._known_pid1(host) is not None
+
+    # ---- power through EC2: the watcher (powerwatch.py) ------------------------------------
+    def instance_id(self, host: str) -> str:
+        """The host's EC2 instance in moto (from the lab's model; a new one after ``reset_aws``)."""
+        try:
+            return self.model["instances"][host]["instance_id"]
+        except KeyError:
+            raise LabError(f"host {host} has no EC2 instance (no ec2: in topology {self.topo.name})") from None
+
+    def _start_watcher(self) -> None:
+        """The power watcher: a process of its own (so it outlives ``python -m tests.lab up``),
+        in the root namespace, its PID in state.json for ``down``."""
+        log = open(self.dir / "powerwatch.log", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", WATCHER_MODULE, self.name, "--state-root", str(self.dir.parent), "--run", str(self.run_id)],
+            cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.children.append(proc)
+        self.watcher_pid = proc.pid
+        self._save()
+        # it reads the instance states once before it may act on a change: wait for that
+        deadline = time.monotonic() + 30
+        while not (self.dir / "powerwatch.ready").exists():
+            if proc.poll() is not None:
+                raise LabError(f"the power watcher ended at once: {self._tail(self.dir / 'powerwatch.log')}")
+            if time.monotonic() > deadline:
+                raise LabError(f"the power watcher did not start: {self._tail(self.dir / 'powerwatch.log')}")
+            time.sleep(0.05)
+
+    def power_events(self) -> list[tuple[float, str, str]]:
+        """What the power watcher did: (time.time() when it powered the host off or on, host,
+        "crash" | "boot"), oldest first. Read from the lab's state dir, so any process sees it."""
+        events = []
+        try:
+            lines = (self.dir / POWER_EVENTS).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        for line in lines:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue  # being written
+            events.append((float(ev["time"]), ev["host"], ev["event"]))
+        return events
+
+    def wait_host_down(self, host: str, timeout: float = 30.0) -> float:
+        """Wait until the host is off (its PID 1 gone and no crash of it under way, so its NICs
+        are dark too); returns the seconds waited."""
+        t0 = time.monotonic()
+        while self._known_pid1(host) is not None or self._power_busy(host):
+            if time.monotonic() - t0 > timeout:
+                raise LabError(f"host {host} still up after {timeout}s" + self._watcher_note())
+            time.sleep(0.05)
+        return time.monotonic() - t0
+
+    def wait_host_up(self, host: str, timeout: float = 90.0) -> float:
+        """Wait until the host runs and its boot is complete (set up, SSH answering); returns
+        the seconds waited."""
+        t0 = time.monotonic()
+        while self._known_pid1(host) is None or self._power_busy(host):
+            if time.monotonic() - t0 > timeout:
+                raise LabError(f"host {host} not up after {timeout}s" + self._watcher_note())
+            time.sleep(0.05)
+        return time.monotonic() - t0
+
+    def _watcher_note(self) -> str:
+        if not (self.dir / "powerwatch.log").exists():
+            return ""
+        return f"; power watcher log:\n{self._tail(self.dir / 'powerwatch.log')}"
+
+    # ---- partitions: traffic cut between two hosts, outside them (nftables, bridge family) --
+    @property
+    def _nft_table(self) -> str:
+        return nft_table(self.topo.prefix)
+
+    def partition(self, a: str, b: str) -> None:
+        """Cut all traffic between hosts ``a`` and ``b`` on every network they share (unicast,
+        broadcast, multicast such as VRRP adverts, ARP): a rule in the bridge's forward hook
+        drops each frame from one's port to the other's. Both still reach every other host,
+        moto and the controller. Outside the hosts, so nothing in them can see or undo it; it
+        holds across a crash and boot of either (the ports keep their names)."""
+        for h in (a, b):
+            if h not in self.topo.hosts:
+                raise LabError(f"partition: no host {h!r} in lab {self.name}")
+        if a == b:
+            raise LabError("partition: two different hosts expected")
+        shared = [n for n in self.topo.hosts[a].networks if n in self.topo.hosts[b].networks]
+        if not shared:
+            raise LabError(f"partition: {a} and {b} share no network")
+        if any({a, b} == set(p) for p in self.partitions()):
+            return
+        table = self._nft_table
+        comment = f"partition {a} {b}"
+        rules = [f"add table bridge {table}",
+                 f"add chain bridge {table} forward {{ type filter hook forward priority 0; policy accept; }}"]
+        for net in shared:
+            va, vb = self.topo.root_veth(a, net), self.topo.root_veth(b, net)
+            for src, dst in ((va, vb), (vb, va)):
+                rules.append(f'add rule bridge {table} forward iifname "{src}" oifname "{dst}" drop comment "{comment}"')
+        _nft("-f", "-", input="\n".join(rules) + "\n")
+
+    def heal(self, a: str | None = None, b: str | None = None) -> None:
+        """Remove the partition between ``a`` and ``b``; with ``a`` only, every partition of
+        ``a``; with neither, all of them."""
+        if a is None and b is None:
+            remove_partitions(self.topo.prefix)
+            return
+        handles = [h for h, pair in self._partition_rules() if a in pair and (b is None or b in pair)]
+        for handle in handles:
+            _nft("delete", "rule", "bridge", self._nft_table, "forward", "handle", str(handle))
+
+    def partitions(self) -> list[tuple[str, str]]:
+        """The partitions in place (read from the kernel's ruleset), each pair once."""
+        out: list[tuple[str, str]] = []
+        for _handle, pair in self._partition_rules():
+            if pair not in out:
+                out.append(pair)
+        return out
+
+    def _partition_rules(self) -> list[tuple[int, tuple[str, str]]]:
+        if shutil.which("nft") is None:
+            return []
+        proc = sh("nft", "-j", "-a", "list", "chain", "bridge", self._nft_table, "forward", check=False)
+        if proc.returncode != 0:
+            return []  # no partition table
+        rules = []
+        for item in json.loads(proc.stdout).get("nftables", []):
+            rule = item.get("rule")
+            if rule and str(rule.get("comment", "")).startswith("partition "):
+                _word, a, b = rule["comment"].split()
+                rules.append((int(rule["handle"]), (a, b)))
+        return rules
 
     def memory_kib(self, host: str) -> int:
         """Proportional set size of every process of the host (its PID namespace), in KiB."""
@@ -622,8 +870,8 @@ class Lab:
 
     # ---- using hosts ---------------------------------------------------------------------
     def pid1(self, host: str) -> int:
-        pid = self._pid1.get(host)
-        if pid is None or not _alive(pid):
+        pid = self._known_pid1(host)
+        if pid is None:
             raise LabError(f"host {host} is not running")
         return pid
 
@@ -640,7 +888,8 @@ class Lab:
         return sh(*self.ssh_command(host, *cmd), check=check, timeout=timeout)
 
     def set_link(self, host: str, net: str, up: bool) -> None:
-        """Cut (or restore) a host's link to one lab network, as if its cable were pulled."""
+        """Cut (or restore) a host's link to one lab network, as if its cable were pulled
+        (independent of ``partition``: a cut link stays cut when a partition heals)."""
         sh("ip", "link", "set", self.topo.root_veth(host, net), "up" if up else "down")
 
     def status(self) -> list[dict]:
@@ -665,7 +914,10 @@ class Lab:
     # ---- down ----------------------------------------------------------------------------
     def down(self) -> dict:
         """Remove everything this lab (or a crashed run of it) made; safe to call any time."""
+        # the power watcher first: it must not boot a host while the lab is taken apart
+        watcher = stop_watcher(self.dir)
         removed = teardown_prefix(self.topo.prefix)
+        removed["watcher"] = watcher
         removed["loops"] = release_state_dir(self.dir)
         for proc in self.children:
             try:
@@ -675,6 +927,7 @@ class Lab:
         self.children.clear()
         self._pid1.clear()
         self.disks.clear()
+        self.watcher_pid = None
         if self.inventory.exists():
             self.inventory.unlink()
         return removed
@@ -689,17 +942,44 @@ def _mmp_offset(device: str) -> int | None:
     return int(fields["MMP block number"]) * int(fields["Block size"])
 
 
-def _restore_mmp_block(device: str, offset: int, block: bytes, timeout: float = 10.0) -> None:
-    """Once the kernel has written its clean-unmount MMP sequence, put back the dead host's."""
+def _released(device: str) -> bool:
+    """Whether no file system holds the block device any more: a mounted device is claimed
+    exclusively by its file system, so an exclusive open fails with EBUSY until the kernel has
+    finished the unmount (put_super, which stops kmmpd after it wrote the clean sequence)."""
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_EXCL)
+    except OSError as err:
+        if err.errno == errno.EBUSY:
+            return False
+        raise
+    os.close(fd)
+    return True
+
+
+def _restore_mmp_block(device: str, offset: int, block: bytes, timeout: float = 120.0) -> None:
+    """Leave the dead host's MMP block as it last wrote it, whatever the kernel does after.
+
+    The kernel writes the clean sequence when kmmpd sees the shut-down file system (within its
+    update interval) or when the mount goes with the host's mount namespace, in a kernel worker
+    after PID 1 died (put_super). This used to wait at most 10 s for the clean sequence, then
+    put the block back anyway: on a busy machine a later clean write would win, and the peer
+    would mount without the stale wait a crashed holder must cost (the likely cause of a CI
+    failure on a host with load 19). So the block is put back each time the clean sequence
+    appears, until the kernel has released the device and the block stands; the lab fails
+    loudly if that never happens."""
     deadline = time.monotonic() + timeout
     fd = os.open(device, os.O_RDWR)
     try:
-        while time.monotonic() < deadline:
+        while True:
             if struct.unpack_from("<I", os.pread(fd, MMP_SIZE, offset), 4)[0] == MMP_SEQ_CLEAN:
-                break
+                os.pwrite(fd, block, offset)
+                os.fsync(fd)
+            elif _released(device):
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"{device} is still held {timeout:.0f}s after its host died: the crash cannot "
+                               "leave its multi-mount protection block as a power cut does")
             time.sleep(0.05)
-        os.pwrite(fd, block, offset)
-        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -724,7 +1004,59 @@ def teardown_prefix(prefix: str) -> dict:
             sh("ip", "link", "del", link, check=False)
             removed["links"].append(link)
     removed["cgroups"] = remove_cgroups(prefix)
+    removed["nft"] = remove_partitions(prefix)
     return removed
+
+
+def nft_table(prefix: str) -> str:
+    """The lab slot's nftables table (family bridge): its partitions and nothing else."""
+    return f"{prefix}_partitions"
+
+
+def _nft(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    if shutil.which("nft") is None:
+        raise LabError("nft not found: partitions need nftables (make setup installs it)")
+    return sh("nft", *args, input=input)
+
+
+def remove_partitions(prefix: str) -> list[str]:
+    """Delete the slot's nftables table (its partition rules), if there is one; nothing else
+    of the machine's firewall is touched."""
+    if shutil.which("nft") is None:
+        return []
+    table = nft_table(prefix)
+    if sh("nft", "list", "table", "bridge", table, check=False).returncode != 0:
+        return []
+    sh("nft", "delete", "table", "bridge", table)
+    return [f"bridge {table}"]
+
+
+def _watcher_cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def stop_watcher(state_dir: Path, timeout: float = 10.0) -> int | None:
+    """Kill the lab's power watcher by the PID its state records, after checking that the PID
+    is still that watcher (a module and lab name on its command line); returns the PID killed."""
+    try:
+        pid = json.loads((state_dir / "state.json").read_text()).get("watcher")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(pid, int):
+        return None
+    cmdline = _watcher_cmdline(pid)
+    if WATCHER_MODULE not in cmdline or state_dir.name not in cmdline or not _alive(pid):
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, 9)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return pid
 
 
 def remove_cgroups(prefix: str, timeout: float = 10.0) -> list[str]:
@@ -765,12 +1097,17 @@ def release_state_dir(state_dir: Path) -> list[str]:
 
 def teardown_all(state_root: Path = STATE_ROOT) -> dict:
     """Every lab on this machine (``down --all``), whether or not its state survived."""
-    total = {"processes": 0, "netns": [], "links": [], "cgroups": [], "loops": []}
-    for slot in range(16):
+    total = {"processes": 0, "netns": [], "links": [], "cgroups": [], "nft": [], "loops": [], "watchers": []}
+    dirs = [p for p in state_root.glob("*") if p.is_dir()]
+    for d in dirs:
+        pid = stop_watcher(d)
+        if pid:
+            total["watchers"].append(pid)
+    for slot in range(MAX_SLOT + 1):
         part = teardown_prefix(f"hl{slot:02d}")
         for k, v in part.items():
             total[k] += v
-    for d in [p for p in state_root.glob("*") if p.is_dir()]:
+    for d in dirs:
         total["loops"] += release_state_dir(d)
     for inv in INVENTORY_DIR.glob("*.yml"):
         inv.unlink()

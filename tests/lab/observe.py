@@ -16,7 +16,7 @@ def keepalived_active(lab, host: str) -> bool:
     return lab.exec(host, "systemctl", "is-active", "keepalived", check=False).stdout.strip() in ("active", "reloading")
 
 
-def keepalived_states(lab, host: str, timeout: float = 3.0) -> dict[str, str]:
+def keepalived_states(lab, host: str, timeout: float = 10.0) -> dict[str, str]:
     """{VRRP instance: state} as keepalived itself reports it: SIGUSR1 makes keepalived write
     its data dump (``/tmp/keepalived.data``, "VRRP Instance = X" ... "State = MASTER"). {} when
     keepalived is not running."""

@@ -3,7 +3,7 @@
 A topology is a YAML file (see ``topologies/*.yml`` and ``README.md``)::
 
     name: smoke              # lab name (state dir, inventory file name)
-    slot: 0                  # 0..15: selects the address block and the names, so two labs
+    slot: 0                  # 0..31: selects the address block and the names, so two labs
                              # with different slots can run side by side
     networks: [lan, hb]      # lab networks (one bridge each); the controller sits on the first
     hosts:
@@ -25,11 +25,12 @@ A topology is a YAML file (see ``topologies/*.yml`` and ``README.md``)::
     image: bookworm          # the hosts' Debian release (image.py: bookworm, trixie)
     packages: [keepalived]   # Debian packages the hosts need: the image must have them
 
-Addresses come from 198.19.0.0/16, part of 198.18.0.0/15 which RFC 2544 reserves for network
-benchmarking: no real network uses it. Slot ``s``, network index ``n`` is
-``198.19.(16*s + n).0/24``; the controller (the root namespace) is ``.1``, the moto server
+Addresses come from 198.18.0.0/15, which RFC 2544 reserves for network benchmarking: no real
+network uses it. Slots 0..15 take 198.19.0.0/16, slots 16..31 198.18.0.0/16 (added later, so
+the first 16 slots kept their addresses): slot ``s``, network index ``n`` is
+``198.19.(16*s + n).0/24`` for ``s`` < 16 and ``198.18.(16*(s-16) + n).0/24`` above; the controller (the root namespace) is ``.1``, the moto server
 ``.2``, a gateway that does not exist ``.254`` (so the hosts have a default route and complete
-facts, and nothing can leave). ``198.19.(16*s + 15).0/24`` is never a bridge: tests take
+facts, and nothing can leave). Network index 15 of a slot is never a bridge: tests take
 virtual IPs from it. The VPC that the lab seeds in moto is the slot's /20, which holds all of
 its networks.
 """
@@ -46,8 +47,12 @@ import yaml
 from .image import DEFAULT_RELEASE, RELEASES
 
 TOPOLOGY_DIR = Path(__file__).resolve().parent / "topologies"
-BASE = ipaddress.IPv4Network("198.19.0.0/16")
-MAX_SLOT = 15
+# Every lab address (RFC 2544): slots 0..15 in SLOT_BASES[0], slots 16..31 in SLOT_BASES[1].
+LAB_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
+SLOT_BASES = (ipaddress.IPv4Network("198.19.0.0/16"), ipaddress.IPv4Network("198.18.0.0/16"))
+BASE = SLOT_BASES[0]  # the first 16 slots' block (the older name)
+SLOTS_PER_BASE = 16
+MAX_SLOT = len(SLOT_BASES) * SLOTS_PER_BASE - 1
 MAX_NETWORKS = 8  # indexes 0..7 are bridges; 15 is the VIP block
 VIP_NETWORK_INDEX = 15
 CONTROLLER_HOST = 1
@@ -148,7 +153,7 @@ class Topology:
 
     @property
     def vpc_cidr(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network((int(BASE.network_address) + self.slot * 16 * 256, 20))
+        return slot_block(self.slot)
 
     @property
     def vip_network(self) -> ipaddress.IPv4Network:
@@ -170,8 +175,16 @@ class Topology:
         raise TopologyError(f"host {host}: no subnet of network {net} holds {ip}")
 
 
+def slot_block(slot: int) -> ipaddress.IPv4Network:
+    """The /20 of a slot: its networks (index 0..7), its VIP block (15), the VPC seeded in moto."""
+    if not 0 <= slot <= MAX_SLOT:
+        raise TopologyError(f"slot must be an integer 0..{MAX_SLOT}, got {slot!r}")
+    base = SLOT_BASES[slot // SLOTS_PER_BASE]
+    return ipaddress.IPv4Network((int(base.network_address) + (slot % SLOTS_PER_BASE) * 16 * 256, 20))
+
+
 def _network_cidr(slot: int, index: int) -> ipaddress.IPv4Network:
-    return ipaddress.IPv4Network((int(BASE.network_address) + (slot * 16 + index) * 256, 24))
+    return ipaddress.IPv4Network((int(slot_block(slot).network_address) + index * 256, 24))
 
 
 def resolve_path(name_or_path: str | Path) -> Path:

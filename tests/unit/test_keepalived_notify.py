@@ -269,6 +269,7 @@ def test_release_with_the_rendered_settings_removes_the_group_addresses(tmp_path
         ansible_managed="managed",
         keepalived_hooks_dir=str(tmp_path / "hooks"),
         keepalived_hook_timeout=5,
+        keepalived_libexec_dir="/usr/local/libexec/hapair",
         keepalived_sync_groups=[{"name": "DB", "instances": ["DB_LAN", "DB_HB"]}],
         __keepalived_dispatcher_bin="/usr/local/libexec/hapair/keepalived-notify",
         __keepalived_state_dir=str(tmp_path / "state"),
@@ -299,3 +300,19 @@ def test_without_a_working_logger_the_lines_go_to_stderr(box):
     proc = box.notify("GROUP", "VIP", "MASTER", "150")
     assert proc.stderr.splitlines() == ["GROUP VIP -> MASTER (priority 150)", "30-talk: hello"]
     assert box.log() == []
+
+
+def test_a_hooks_output_is_logged_while_it_runs_and_its_failure_after(box):
+    """A hook's lines reach the journal as the hook writes them: the hook below waits until its
+    first line is logged, and says whether it was (a waiting guard explains itself while it
+    waits). A last line without a newline is kept, and a non-zero exit is logged after."""
+    log = shlex.quote(str(box.tmp / "log"))
+    executable(box.hooks / "20-wait", "#!/bin/sh\necho 'waiting for the volume'\n"
+               f"for i in $(seq 50); do grep -q '20-wait: waiting' {log} && break; sleep 0.1; done\n"
+               f"grep -q '20-wait: waiting' {log} && echo 'logged while running' || echo 'not logged yet'\n"
+               "printf 'no newline'\nexit 3\n")
+    box.notify("GROUP", "VIP", "MASTER", "150")
+    assert box.log() == ["GROUP VIP -> MASTER (priority 150)", "20-wait: waiting for the volume",
+                         "20-wait: logged while running", "20-wait: no newline", "20-wait: exit status 3"]
+    assert box.recorded("VIP") == ("MASTER", "MASTER")
+    assert box.calls() == [f"{hook} GROUP VIP MASTER 150" for hook in HOOKS]

@@ -33,7 +33,7 @@ LINE_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"moto_server",
     r"simulat",
     r"stand-in",
-    r"198\.19\.",           # the lab's address space (RFC 2544 benchmarking range)
+    r"198\.1[89]\.",        # the lab's address space (198.18.0.0/15, RFC 2544 benchmarking range)
     r"\btini\b",            # the lab's init process
     r"https?://(127\.0\.0\.1|localhost):\d+",   # a local server on a port: a stand-in, not a product URL
 ))

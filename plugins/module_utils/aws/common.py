@@ -2,8 +2,14 @@
 # Copyright: (c) 2026, hapair.ha contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Shared AWS plumbing for hapair.ha: the area's exception, the connection option spec, a
-boto3 client factory and a retrying, call-counting client wrapper.
+"""Shared AWS plumbing for hapair.ha: the area's exception, the retry policy, a boto3 client
+factory and a retrying, call-counting client wrapper.
+
+The one place of the collection that imports boto3/botocore (``HAS_BOTO3``, ``BOTO_ERRORS``):
+``route_table.py`` and the node command take them from here. The modules connect through
+amazon.aws (``module_utils/common/aws_module.py``: ``AnsibleAWSModule`` builds the botocore
+client from the standard connection options) and wrap that client in :class:`AwsClient`, so
+the module and the node command retry and count calls the same way.
 
 The wrapper may be shared by worker threads (route tables are updated in parallel): botocore
 clients are thread-safe, and the wrapper's counters are kept under a lock.
@@ -19,7 +25,6 @@ import functools
 import random
 import threading
 import time
-import traceback
 
 try:
     import boto3
@@ -27,13 +32,12 @@ try:
     from botocore.config import Config
 except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity test
     HAS_BOTO3 = False
-    BOTO3_IMPORT_ERROR = traceback.format_exc()
 else:
     HAS_BOTO3 = True
-    BOTO3_IMPORT_ERROR = None
 
-# The errors a botocore call raises; only these are candidates for a retry.
-_BOTO_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) if HAS_BOTO3 else ()
+#: The errors a botocore call raises; only these are candidates for a retry, and callers turn
+#: them into AwsError.
+BOTO_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) if HAS_BOTO3 else ()
 
 #: Error codes worth retrying: throttling and transient server-side failures. Everything else
 #: (bad parameter, not found, unauthorised, quota) fails at once.
@@ -53,54 +57,17 @@ RETRYABLE_ERROR_CODES = frozenset((
     "RequestTimeout",
 ))
 
+#: The error of a client without a region.
+NO_REGION = "no AWS region: set the region option, AWS_REGION or AWS_DEFAULT_REGION"
+
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BASE_DELAY = 0.25
 DEFAULT_MAX_DELAY = 5.0
 
 #: botocore's own default of ``max_pool_connections``: at most this many HTTP connections are
-#: kept open per client. ``make_client`` raises it to the caller's concurrency when that is
+#: kept open per client. ``make_client`` and ``client_config`` raise it to the caller's concurrency when that is
 #: higher, so parallel calls do not open and discard connections beyond the pool.
 DEFAULT_MAX_POOL_CONNECTIONS = 10
-
-#: The connection options, named and aliased as amazon.aws names them. The ``ec2_*`` and
-#: ``security_token`` style aliases were dropped by amazon.aws 10; they are kept here so
-#: playbooks and module_defaults written for older amazon.aws releases keep working.
-#: Each entry: option name -> (argument spec without fallback, environment variables).
-CONNECTION_OPTIONS = {
-    "access_key": (
-        dict(type="str", aliases=["aws_access_key_id", "aws_access_key", "ec2_access_key"], no_log=False),
-        ["AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"],
-    ),
-    "secret_key": (
-        dict(type="str", aliases=["aws_secret_access_key", "aws_secret_key", "ec2_secret_key"], no_log=True),
-        ["AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY"],
-    ),
-    "session_token": (
-        dict(type="str", aliases=["aws_session_token", "security_token", "aws_security_token", "access_token"],
-             no_log=True),
-        ["AWS_SESSION_TOKEN"],
-    ),
-    "profile": (
-        dict(type="str", aliases=["aws_profile"]),
-        ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"],
-    ),
-    "region": (
-        dict(type="str", aliases=["aws_region", "ec2_region"]),
-        ["AWS_REGION", "AWS_DEFAULT_REGION"],
-    ),
-    "endpoint_url": (
-        dict(type="str", aliases=["aws_endpoint_url", "ec2_url"]),
-        ["AWS_URL", "AWS_ENDPOINT_URL"],
-    ),
-    "validate_certs": (
-        dict(type="bool", default=True),
-        [],
-    ),
-    "aws_ca_bundle": (
-        dict(type="path"),
-        ["AWS_CA_BUNDLE"],
-    ),
-}
 
 
 class AwsError(Exception):
@@ -116,28 +83,22 @@ class AwsError(Exception):
         return self.msg
 
 
-def aws_argument_spec(env_fallback=None):
-    """Return the argument spec of the connection options.
-
-    ``env_fallback`` is Ansible's ``ansible.module_utils.basic.env_fallback``; the module passes
-    it in (this file must not import Ansible). Without it the spec has no fallbacks.
-    """
-    spec = {}
-    for name, (option, env_vars) in CONNECTION_OPTIONS.items():
-        option = dict(option)
-        option["aliases"] = list(option.get("aliases", []))
-        if env_fallback is not None and env_vars:
-            option["fallback"] = (env_fallback, list(env_vars))
-        spec[name] = option
-    return spec
-
-
 def error_code(err):
     """The AWS error code of a botocore ClientError, '' for anything else."""
     response = getattr(err, "response", None)
     if not isinstance(response, dict):
         return ""
     return str((response.get("Error") or {}).get("Code") or "")
+
+
+def call(client, operation, action, error=AwsError, **params):
+    """``client.call(operation, **params)``; a boto error becomes ``error`` (AwsError or a
+    subclass) saying ``action: <the error>``, with its AWS error code in ``details``."""
+    try:
+        return client.call(operation, **params)
+    except BOTO_ERRORS as err:
+        code = error_code(err)
+        raise error(f"{action}: {err}", details={"error_code": code} if code else None) from err
 
 
 def is_retryable(err):
@@ -200,7 +161,7 @@ class AwsClient:
                 self.calls.append(operation)
             try:
                 return method(**params)
-            except _BOTO_ERRORS as err:
+            except BOTO_ERRORS as err:
                 if attempt >= self.max_attempts or not is_retryable(err):
                     raise
                 with self._lock:
@@ -225,11 +186,39 @@ def wrap_client(client, **kwargs):
     return AwsClient(client, **kwargs)
 
 
+def check_credentials(access_key=None, secret_key=None, session_token=None, profile=None):
+    """Refuse contradictory credentials before any client is built; raise AwsError.
+
+    Like amazon.aws, a profile together with explicit keys is refused. No secret is echoed."""
+    if profile and (access_key or secret_key or session_token):
+        raise AwsError("passing both a profile and access keys is not supported")
+    if bool(access_key) != bool(secret_key):
+        raise AwsError("access_key and secret_key must be given together")
+    if session_token and not access_key:
+        raise AwsError("session_token needs access_key and secret_key")
+
+
+def client_config(max_concurrency=None, connect_timeout=5, read_timeout=20):
+    """The botocore ``Config`` of every hapair.ha client: botocore's own retries off (AwsClient is
+    the only retry layer, so counts are exact), short timeouts, and a connection pool of at least
+    ``max_concurrency`` (how many calls the caller makes at once through the client)."""
+    if not HAS_BOTO3:
+        raise AwsError("the Python libraries boto3 and botocore are required")
+    return Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=max(DEFAULT_MAX_POOL_CONNECTIONS, max_concurrency or 0),
+        user_agent_extra="hapair.ha",
+    )
+
+
 def make_client(service, region=None, endpoint_url=None, access_key=None, secret_key=None,
                 session_token=None, profile=None, validate_certs=True, aws_ca_bundle=None,
                 max_attempts=DEFAULT_MAX_ATTEMPTS, connect_timeout=5, read_timeout=20,
                 sleep=time.sleep, max_concurrency=None):
-    """Create an AwsClient for ``service``.
+    """Create an AwsClient for ``service`` with plain boto3 (the node command's way; the modules
+    build their botocore client through amazon.aws and wrap it with :func:`wrap_client`).
 
     Credentials follow boto3's precedence: explicit keys, else a named profile, else boto3's
     own chain (environment, shared config files, container/instance profile via IMDS).
@@ -244,20 +233,9 @@ def make_client(service, region=None, endpoint_url=None, access_key=None, secret
     secret_key = secret_key or None
     session_token = session_token or None
     profile = profile or None
-    if profile and (access_key or secret_key or session_token):
-        raise AwsError("passing both a profile and access keys is not supported")
-    if bool(access_key) != bool(secret_key):
-        raise AwsError("access_key and secret_key must be given together")
-    if session_token and not access_key:
-        raise AwsError("session_token needs access_key and secret_key")
+    check_credentials(access_key, secret_key, session_token, profile)
     verify = aws_ca_bundle if (validate_certs and aws_ca_bundle) else bool(validate_certs)
-    config = Config(
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        max_pool_connections=max(DEFAULT_MAX_POOL_CONNECTIONS, max_concurrency or 0),
-        user_agent_extra="hapair.ha",
-    )
+    config = client_config(max_concurrency, connect_timeout=connect_timeout, read_timeout=read_timeout)
     try:
         session = boto3.session.Session(
             aws_access_key_id=access_key,
@@ -267,7 +245,7 @@ def make_client(service, region=None, endpoint_url=None, access_key=None, secret
             region_name=region or None,
         )
         if not session.region_name:
-            raise AwsError("no AWS region: set the region option, AWS_REGION or AWS_DEFAULT_REGION")
+            raise AwsError(NO_REGION)
         client = session.client(service, endpoint_url=endpoint_url or None, verify=verify, config=config)
     except botocore.exceptions.BotoCoreError as err:
         raise AwsError(f"cannot create the {service} client: {err}") from err

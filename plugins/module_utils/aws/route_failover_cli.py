@@ -34,6 +34,7 @@ import argparse
 import functools
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -51,6 +52,14 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_confi
     error_line,
     load_config,
     positive_int,
+)
+from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_fence import (
+    DEFAULT_FENCING_TIMEOUT,
+    FENCING_CHOICES,
+    FenceError,
+    fence_peer,
+    needs_fence,
+    take_planned_marker,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import (
     DEFAULT_MAX_CONCURRENCY,
@@ -136,6 +145,10 @@ def _settings(args):
         settings.pop("network_interface_id", None)
     settings.update({k: v for k, v in cli.items() if v is not None})
 
+    if settings.get("fencing", "none") not in FENCING_CHOICES:
+        raise UsageError(f"fencing must be one of {', '.join(FENCING_CHOICES)}")
+    if settings.get("fencing") == "stop_peer" and not settings.get("peer_instance_id"):
+        raise UsageError("fencing = stop_peer needs peer_instance_id")
     if settings["source_dest_check"] not in SOURCE_DEST_CHECK_CHOICES:
         raise UsageError(f"source_dest_check must be one of {', '.join(sorted(SOURCE_DEST_CHECK_CHOICES))}")
     if not settings.get("vip"):
@@ -157,9 +170,46 @@ def _format_line(entry, dry_run):
     return f"{rtb}: {old or 'no route'} -> {new} {verb}"
 
 
-def run(settings, dry_run=False, client_factory=None, imds_factory=None, environ=None):
-    """Resolve the target and region, build the client, call ensure_route_target."""
+def holds_address(vip):
+    """Whether ``vip`` is up on an interface of this host (``ip -o -4 addr show to VIP/32``)."""
+    address = str(vip).split("/", 1)[0]
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show", "to", f"{address}/32"], capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.strip() != ""
+
+
+def _fence_before_claiming(client, settings, preview, dry_run, holds_vip):
+    """With ``fencing = stop_peer``: fence the peer when claiming the routes takes one from
+    another target, unless a planned switchover left its marker; return the report."""
+    peer = settings["peer_instance_id"]
+    report = {"mode": "stop_peer", "peer_instance_id": peer, "needed": needs_fence(preview["route_tables"]),
+              "planned_switchover": False, "fenced": False}
+    if not report["needed"] or dry_run:
+        return report
+    try:
+        if take_planned_marker(settings.get("planned_switchover_file")):
+            report["planned_switchover"] = True
+            return report
+        report.update(fence_peer(
+            client, peer, own_instance_id=settings.get("instance_id"),
+            timeout=settings.get("fencing_timeout", DEFAULT_FENCING_TIMEOUT),
+            delay=settings.get("fencing_delay", 0),
+            still_holds_vip=functools.partial(holds_vip, settings["vip"])))
+    except FenceError as err:
+        raise FenceError(f"fencing the peer {peer} failed, the routes are left alone: {err}",
+                         details=dict(err.details, fenced=False, peer_instance_id=peer)) from err
+    report["fenced"] = True
+    return report
+
+
+def run(settings, dry_run=False, client_factory=None, imds_factory=None, environ=None, holds_vip=None):
+    """Resolve the target and region, build the client, fence the peer if needed (fencing =
+    stop_peer), call ensure_route_target."""
     environ = os.environ if environ is None else environ
+    holds_vip = holds_vip or holds_address
     client_factory = client_factory or functools.partial(make_client, "ec2")
     imds_factory = imds_factory or ImdsClient
     target_vpc_id = None
@@ -186,7 +236,8 @@ def run(settings, dry_run=False, client_factory=None, imds_factory=None, environ
         aws_ca_bundle=settings.get("aws_ca_bundle"),
         max_concurrency=settings.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
     )
-    result = ensure_route_target(
+    ensure = functools.partial(
+        ensure_route_target,
         client,
         settings["vip"],
         route_table_ids=settings.get("route_table_ids") or None,
@@ -194,13 +245,31 @@ def run(settings, dry_run=False, client_factory=None, imds_factory=None, environ
         network_interface_id=eni,
         create_missing=settings.get("create_missing", False),
         source_dest_check=SOURCE_DEST_CHECK_CHOICES[settings["source_dest_check"]],
-        check_mode=dry_run,
         target_vpc_id=target_vpc_id,
         max_concurrency=settings.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
     )
+    fencing = None
+    if settings.get("fencing") == "stop_peer":
+        fencing = _fence_before_claiming(client, settings, ensure(check_mode=True), dry_run, holds_vip)
+    result = ensure(check_mode=dry_run)
     result.pop("diff", None)
     result["dry_run"] = dry_run
+    if fencing is not None:
+        result["fencing"] = fencing
     return result
+
+
+def _fencing_line(fencing, dry_run):
+    peer = fencing["peer_instance_id"]
+    if not fencing["needed"]:
+        return None
+    if dry_run:
+        return f"{peer}: the peer would be fenced (StopInstances, Force) before the routes are claimed"
+    if fencing["planned_switchover"]:
+        return f"{peer}: planned switchover, the peer is not fenced"
+    return (f"{peer}: the peer was fenced ({fencing['previous_state']} -> {fencing['state']} in "
+            f"{fencing['seconds']:.2f}s" + (f", after a fence delay of {fencing['delayed']}s" if fencing['delayed'] else "")
+            + ")")
 
 
 def _say(stream, line):
@@ -230,6 +299,9 @@ def execute(settings, dry_run=False, as_json=False, runner=None):
     if as_json:
         return 0, [json.dumps(result, sort_keys=True, default=str)], []
     out = [_format_line(entry, dry_run) for entry in result["route_tables"]]
+    fence_line = _fencing_line(result["fencing"], dry_run) if result.get("fencing") else None
+    if fence_line:
+        out.insert(0, fence_line)
     sdc = result["source_dest_check"]
     if sdc["changed"]:
         verb = "would be set" if dry_run else "set"

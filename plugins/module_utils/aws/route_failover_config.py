@@ -38,6 +38,12 @@ _CONFIG_KEYS = {
     "source_dest_check": "str",
     "max_concurrency": "int",
     "agent_socket": "str",
+    "fencing": "str",
+    "instance_id": "str",
+    "peer_instance_id": "str",
+    "fencing_timeout": "int",
+    "fencing_delay": "count",
+    "planned_switchover_file": "str",
     "region": "str",
     "endpoint_url": "str",
     "imds_url": "str",
@@ -90,6 +96,11 @@ def _convert(key, value):
         return _to_bool(key, value)
     if kind == "int":
         return _to_positive_int(key, value)
+    if kind == "count":
+        number = positive_int(value) if str(value).strip() not in ("0",) else 0
+        if number is None:
+            raise UsageError(f"{key}: expected an integer of at least 0, got {value!r}")
+        return number
     if kind == "list":
         if isinstance(value, str):
             return [v for v in value.replace(",", " ").split() if v]

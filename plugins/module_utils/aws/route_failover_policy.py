@@ -19,7 +19,13 @@ and returns the identity-based policy that allows exactly the EC2 calls
 * ``ec2:CreateRoute`` - only with ``create_missing``, and only on the listed tables (a table
   found through ``vpc_id`` already has the route, or it would not have been found);
 * ``ec2:ModifyNetworkInterfaceAttribute`` - only when ``source_dest_check`` is enforced, on the
-  given ENIs (their ARNs), else on the ENIs of ``vpc_id`` (``ec2:Vpc``).
+  given ENIs (their ARNs), else on the ENIs of ``vpc_id`` (``ec2:Vpc``);
+* with ``fencing = stop_peer`` only (``route_failover_fence``): ``ec2:StopInstances`` on the
+  peer's instance ARN, and ``ec2:DescribeInstances`` to wait for it to stop and to look at the
+  node's own state (``*``: DescribeInstances supports no resource-level permissions). A policy
+  shared by both nodes (one IAM role for both instance profiles) is made with ``fence_pairs``:
+  one StopInstances statement per node, each on its peer's ARN and only for requests from the
+  node's own instance (condition key ``ec2:SourceInstanceARN``), so neither can stop itself.
 
 Resource types and condition keys are those of the Service Authorization Reference,
 "Actions, resources, and condition keys for Amazon EC2"
@@ -41,6 +47,7 @@ _ID_PATTERNS = {
     "route table": re.compile(r"^rtb-[0-9a-f]+$"),
     "VPC": re.compile(r"^vpc-[0-9a-f]+$"),
     "network interface": re.compile(r"^eni-[0-9a-f]+$"),
+    "instance": re.compile(r"^i-[0-9a-f]+$"),
 }
 _PARTITION = re.compile(r"^aws(-[a-z]+)*$")
 _REGION = re.compile(r"^([a-z]{2}(-[a-z]+)+-[0-9]+|\*)$")
@@ -84,7 +91,44 @@ def _vpc_condition(vpc_arn):
     return {operator: {"ec2:Vpc": vpc_arn}}
 
 
-def route_failover_policy(settings, partition="aws", region="*", account_id="*", network_interface_ids=None):
+def _fence_statements(settings, prefix, fence_pairs):
+    """The statements of ``fencing = stop_peer``: DescribeInstances on ``*`` and StopInstances
+    on the peer's ARN (per pair, with ``ec2:SourceInstanceARN``, for a shared policy)."""
+    fencing = settings.get("fencing") or "none"
+    if fencing not in ("none", "stop_peer"):
+        raise PolicyError(f"fencing must be none or stop_peer, got {fencing!r}")
+    if fencing == "none":
+        return []
+    statements = [{"Sid": "WatchTheInstances", "Effect": "Allow", "Action": ["ec2:DescribeInstances"],
+                   "Resource": "*"}]
+    if fence_pairs is None:
+        peer = _one_id(settings.get("peer_instance_id"), "instance", "peer_instance_id")
+        if not peer:
+            raise PolicyError("fencing = stop_peer needs peer_instance_id")
+        statements.append({"Sid": "FenceThePeer", "Effect": "Allow", "Action": ["ec2:StopInstances"],
+                           "Resource": f"{prefix}:instance/{peer}"})
+        return statements
+    if isinstance(fence_pairs, (str, dict)) or not isinstance(fence_pairs, (list, tuple)) or not fence_pairs:
+        raise PolicyError(f"fence_pairs must be a list of [node instance id, peer instance id], got {fence_pairs!r}")
+    for pair in fence_pairs:
+        if isinstance(pair, str) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise PolicyError(f"fence_pairs: expected [node instance id, peer instance id], got {pair!r}")
+        node = _one_id(pair[0], "instance", "fence_pairs")
+        peer = _one_id(pair[1], "instance", "fence_pairs")
+        if not node or not peer or node == peer:
+            raise PolicyError(f"fence_pairs: two different instance ids are needed, got {pair!r}")
+        statements.append({
+            "Sid": "FenceThePeerOf" + node.replace("-", ""),
+            "Effect": "Allow",
+            "Action": ["ec2:StopInstances"],
+            "Resource": f"{prefix}:instance/{peer}",
+            "Condition": {"ArnEquals": {"ec2:SourceInstanceARN": f"{prefix}:instance/{node}"}},
+        })
+    return statements
+
+
+def route_failover_policy(settings, partition="aws", region="*", account_id="*", network_interface_ids=None,
+                          fence_pairs=None):
     """The IAM policy document (a dict) for ``hapair-route-failover`` run with ``settings``.
 
     ``settings``: the command's settings - ``route_table_ids`` (list), ``vpc_id``,
@@ -93,6 +137,9 @@ def route_failover_policy(settings, partition="aws", region="*", account_id="*",
     ``account_id`` make the ARNs (``*`` for an unknown region or account).
     ``network_interface_ids``: the ENIs whose source/destination check the command may set
     (only used when ``source_dest_check`` is not ``keep``; default ``network_interface_id``).
+    With ``fencing = stop_peer`` in ``settings``, the fencing statements are added: on the
+    settings' ``peer_instance_id``, or, with ``fence_pairs`` (``[[node, peer], ...]``, instance
+    ids), one per pair limited to requests from the node (a policy both nodes share).
     Raises :class:`PolicyError` on bad settings.
     """
     if not isinstance(settings, dict):
@@ -159,6 +206,7 @@ def route_failover_policy(settings, partition="aws", region="*", account_id="*",
             raise PolicyError("source_dest_check other than keep needs network_interface_ids (or "
                               "network_interface_id, or vpc_id) to scope ModifyNetworkInterfaceAttribute")
         statements.append(statement)
+    statements.extend(_fence_statements(settings, prefix, fence_pairs))
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 

@@ -30,9 +30,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.hapair.ha.plugins.module_utils.aws.common import (
-    HAS_BOTO3,
     AwsError,
-    error_code,
+    call,
     wrap_client,
 )
 
@@ -44,13 +43,6 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
 else:
     HAS_NETADDR = True
     NETADDR_IMPORT_ERROR = None
-
-if HAS_BOTO3:
-    import botocore.exceptions
-
-    _BOTO_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
-else:  # pragma: no cover
-    _BOTO_ERRORS = ()
 
 _ID_PATTERNS = {
     "route table": re.compile(r"^rtb-[0-9a-f]+$"),
@@ -151,24 +143,12 @@ def validate_request(vip, route_table_ids=None, vpc_id=None, network_interface_i
     return request
 
 
-def _aws_error(action, err):
-    code = error_code(err)
-    return AwsError(f"{action}: {err}", details={"error_code": code} if code else None)
-
-
-def _call(client, operation, action, **params):
-    try:
-        return client.call(operation, **params)
-    except _BOTO_ERRORS as err:
-        raise _aws_error(action, err) from err
-
-
 def resolve_target(client, network_interface_id=None, instance_id=None):
     """Describe the target; return ``{network_interface_id, instance_id, vpc_id,
     source_dest_check, status}``. An instance resolves to its primary (device 0) interface."""
     if instance_id:
-        response = _call(client, "describe_instances", f"cannot describe instance {instance_id}",
-                         InstanceIds=[instance_id])
+        response = call(client, "describe_instances", f"cannot describe instance {instance_id}",
+                        InstanceIds=[instance_id])
         instances = [i for r in response.get("Reservations", []) for i in r.get("Instances", [])]
         if not instances:
             raise AwsError(f"instance {instance_id} not found")
@@ -186,9 +166,9 @@ def resolve_target(client, network_interface_id=None, instance_id=None):
             "source_dest_check": eni.get("SourceDestCheck"),
             "status": eni.get("Status"),
         }
-    response = _call(client, "describe_network_interfaces",
-                     f"cannot describe network interface {network_interface_id}",
-                     NetworkInterfaceIds=[network_interface_id])
+    response = call(client, "describe_network_interfaces",
+                    f"cannot describe network interface {network_interface_id}",
+                    NetworkInterfaceIds=[network_interface_id])
     found = response.get("NetworkInterfaces", [])
     if not found:
         raise AwsError(f"network interface {network_interface_id} not found")
@@ -206,7 +186,7 @@ def _describe_route_tables(client, action, **params):
     """DescribeRouteTables, following NextToken if AWS paginates (it does not by default)."""
     tables = []
     while True:
-        response = _call(client, "describe_route_tables", action, **params)
+        response = call(client, "describe_route_tables", action, **params)
         tables.extend(response.get("RouteTables", []))
         token = response.get("NextToken")
         if not token:
@@ -345,13 +325,13 @@ def _change_route(client, vip, eni, entry):
     params = {"RouteTableId": rtb, "DestinationCidrBlock": vip, "NetworkInterfaceId": eni}
     if entry["action"] == "create":
         try:
-            _call(client, "create_route", f"cannot create the route {vip} in {rtb}", **params)
+            call(client, "create_route", f"cannot create the route {vip} in {rtb}", **params)
             return
         except AwsError as err:
             # Someone added it since we looked (or a retried call already did): replace.
             if err.details.get("error_code") != "RouteAlreadyExists":
                 raise
-    _call(client, "replace_route", f"cannot replace the route {vip} in {rtb}", **params)
+    call(client, "replace_route", f"cannot replace the route {vip} in {rtb}", **params)
 
 
 def _partial_failure(eni, the_plan, done, failures, not_attempted, sdc_error=None):
@@ -395,9 +375,9 @@ def _apply(client, vip, the_plan, max_concurrency=DEFAULT_MAX_CONCURRENCY):
     work = [e for e in the_plan["route_tables"] if e["changed"]]
     if sdc["changed"]:
         try:
-            _call(client, "modify_network_interface_attribute",
-                  f"cannot set source/destination check of {eni} to {sdc['desired']}",
-                  NetworkInterfaceId=eni, SourceDestCheck={"Value": sdc["desired"]})
+            call(client, "modify_network_interface_attribute",
+                 f"cannot set source/destination check of {eni} to {sdc['desired']}",
+                 NetworkInterfaceId=eni, SourceDestCheck={"Value": sdc["desired"]})
         except AwsError as err:
             raise _partial_failure(eni, the_plan, [], [], [e["route_table_id"] for e in work],
                                    sdc_error=err) from err

@@ -14,17 +14,20 @@ Runner contract
 (modules pass ``binary_data=True`` so no newline is added). ``make_runner`` adapts
 ``AnsibleModule.run_command``; commands run with ``LC_ALL=C``/``LANG=C``.
 
+``run.read(path: str) -> str | None``: a file's text, or None when it does not exist; any
+other failure raises ``OSError``. ``make_runner`` reads with Python (no command is run).
+
 Commands and files relied on (the complete set)
 ===============================================
 Read-only (also run in check mode):
 
-``cat /etc/github/repl-state``
+read ``/etc/github/repl-state``
     Node role. Content ``replica`` or ``primary`` (whitespace stripped). A missing file
-    (rc != 0 and "No such file" on stderr) means a standalone node that was never part of a
+    means a standalone node that was never part of a
     replication pair. backup-utils relies on the same file (``ghe-host-check`` refuses
     ``replica``; ``ghe-restore`` refuses any existing file). Other content is an error.
 
-``cat /data/user/common/cluster.conf``
+read ``/data/user/common/cluster.conf``
     Read when the role is not standalone. git-config syntax as GHES writes it::
 
         [cluster]
@@ -121,7 +124,18 @@ def make_runner(run_command):
         rc, out, err = run_command(list(args), **kwargs)
         return rc, out or "", err or ""
 
+    run.read = read_text
     return run
+
+
+def read_text(path):
+    """The text of a file on the node, or None when it does not exist (read by Python: no
+    ``cat`` through ``run_command``). Other failures (permissions...) raise ``OSError``."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 def command_text(args):

@@ -71,13 +71,19 @@ _SUCCESS_MARKERS = {
 
 # ---- reading state (side-effect free) -------------------------------------------------------
 
+def _read(run, path):
+    """A file's text through the runner (None: it does not exist)."""
+    try:
+        return run.read(path)
+    except OSError as err:
+        raise GheError(f"cannot read {path}: {err.strerror or err}") from None
+
+
 def read_role(run):
     """``standalone``, ``primary`` or ``replica``, from ``/etc/github/repl-state``."""
-    rc, out, err = run(["cat", REPL_STATE_FILE])
-    if rc != 0:
-        if "no such file" in (err or "").lower():
-            return "standalone"
-        raise GheError(f"cannot read {REPL_STATE_FILE} (rc={rc}): {(err or out).strip()}")
+    out = _read(run, REPL_STATE_FILE)
+    if out is None:
+        return "standalone"
     role = out.strip().lower()
     if role not in ("primary", "replica"):
         raise GheError(f"unexpected content in {REPL_STATE_FILE}: {out.strip()[:80]!r}")
@@ -145,11 +151,9 @@ def cluster_summary(conf):
 
 def read_cluster(run):
     """The cluster summary from ``cluster.conf``, or None when the file does not exist."""
-    rc, out, err = run(["cat", CLUSTER_CONF_FILE])
-    if rc != 0:
-        if "no such file" in (err or "").lower():
-            return None
-        raise GheError(f"cannot read {CLUSTER_CONF_FILE} (rc={rc}): {(err or out).strip()}")
+    out = _read(run, CLUSTER_CONF_FILE)
+    if out is None:
+        return None
     return cluster_summary(parse_cluster_conf(out))
 
 

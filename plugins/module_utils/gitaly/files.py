@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from ansible_collections.hapair.ha.plugins.module_utils.common.errors import reason
 from ansible_collections.hapair.ha.plugins.module_utils.gitaly.errors import GitalyConfigError
 
 # Mode of a gitlab.rb the module creates (it holds the token), unless O(mode) says otherwise.
@@ -47,7 +48,7 @@ class ModuleFiles:
         try:
             return self.module.backup_local(path) or None
         except Exception as err:  # AnsibleModule raises Exception with the reason chained
-            raise GitalyConfigError("cannot back up %s: %s" % (path, _reason(err))) from None
+            raise GitalyConfigError("cannot back up %s: %s" % (path, reason(err))) from None
 
     def replace(self, path, data, new_file=False):
         directory = os.path.dirname(os.path.abspath(path))
@@ -70,7 +71,7 @@ class ModuleFiles:
                     os.umask(umask)
         except Exception as err:
             _unlink_quietly(tmp)
-            raise GitalyConfigError("cannot write %s: %s" % (path, _reason(err))) from None
+            raise GitalyConfigError("cannot write %s: %s" % (path, reason(err))) from None
 
     def set_attributes(self, path, changed, diff, new_file=False):
         file_args = self.module.load_file_common_arguments(self.module.params, path=path)
@@ -79,15 +80,4 @@ class ModuleFiles:
         try:
             return self.module.set_fs_attributes_if_different(file_args, changed, diff=diff)
         except Exception as err:
-            raise GitalyConfigError("cannot set the attributes of %s: %s" % (path, _reason(err))) from None
-
-
-def _reason(err):
-    """The message of ``err`` and of the exception it was raised from (``OSError.strerror``)."""
-    parts = []
-    while err is not None and len(parts) < 3:
-        text = getattr(err, "strerror", None) or str(err)
-        if text and text not in parts:
-            parts.append(text)
-        err = err.__cause__
-    return ": ".join(parts) or "unknown error"
+            raise GitalyConfigError("cannot set the attributes of %s: %s" % (path, reason(err))) from None

@@ -6,8 +6,8 @@ The keepalived role publishes one interface to the roles that build on it (share
 nfs_exports, vip_route, the switchover and drill playbooks):
 
 - the notify dispatcher's settings next to keepalived.conf (``hapair-notify.conf``: shell
-  assignments ``HOOKS_DIR=``, ``STATE_DIR=``), which say where hooks go and where states are
-  recorded;
+  assignments ``HOOKS_DIR=``, ``STATE_DIR=``, ``LIBEXEC_DIR=``), which say where hooks go,
+  where states are recorded and where the role's helpers (``keepalived-links-up``) are;
 - one state file per VRRP instance or sync group in ``STATE_DIR``: ``NAME.state`` holds the
   state keepalived last notified and when (``MASTER 2026-11-26T03:04:05.678+0000``);
   ``NAME.done`` holds that state again once every hook of the transition has run.
@@ -99,6 +99,7 @@ def gather(config_path, names, read, run):
         "settings_path": settings_path,
         "hooks_dir": settings.get("HOOKS_DIR", ""),
         "state_dir": state_dir,
+        "libexec_dir": settings.get("LIBEXEC_DIR", "") if state_dir else "",
         "states": read_states(state_dir, names, read) if state_dir else {
             name: {"state": "", "since": "", "hooks_done": False} for name in names or []},
     }

@@ -151,3 +151,23 @@ def ghe_lab():
     # creates and removes the empty mount point on the real root itself.
     with running_lab("ghe") as lab:
         yield GheLab(lab)
+
+
+# ---- assertions on playbook results (this suite's and tests/integration/ghe_fence's) ----------
+def ok(res):
+    """The run succeeded on every host; the output's end is the assertion message otherwise."""
+    assert res.rc == 0 and res.failed == 0, res.stdout[-6000:] + res.stderr[-2000:]
+    return res
+
+
+def text(res):
+    """Ansible's output with line wrapping and YAML quote doubling undone."""
+    return " ".join(res.stdout.split()).replace("''", "'")
+
+
+def refused(res, message):
+    """The run failed with ``message`` and changed nothing."""
+    assert res.rc != 0, res.stdout[-4000:]
+    assert message in text(res), res.stdout[-6000:]
+    assert res.changed == 0, res.stdout[-6000:]
+    return res

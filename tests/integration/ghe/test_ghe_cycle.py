@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import DOMAIN, PRIMARY, REPLICA, SPARE
+from .conftest import DOMAIN, PRIMARY, REPLICA, SPARE, ok, refused, text
 
 pytestmark = pytest.mark.lab
 
@@ -27,23 +27,6 @@ FAILOVER = "ghe_failover.yml"
 FAILBACK = "ghe_failback.yml"
 TEARDOWN = "ghe_teardown.yml"
 WRONG_PASSWORD = "not-the-Manage-password-4Kq8"
-
-
-def ok(res):
-    assert res.rc == 0 and res.failed == 0, res.stdout[-6000:] + res.stderr[-2000:]
-    return res
-
-
-def text(res):
-    """Ansible's output with line wrapping and YAML quote doubling undone."""
-    return " ".join(res.stdout.split()).replace("''", "'")
-
-
-def refused(res, message):
-    assert res.rc != 0, res.stdout[-4000:]
-    assert message in text(res), res.stdout[-6000:]
-    assert res.changed == 0, res.stdout[-6000:]
-    return res
 
 
 def ingress(group):
@@ -231,7 +214,9 @@ def test_promotion_refused_while_critical_then_allowed_with_override(ghe_lab):
     g.write_repo(PRIMARY, "replicated", "before the stall")
     g.wait_in_sync(REPLICA)
     pid = g.loop_pid(REPLICA)
-    g.lab.exec(REPLICA, "kill", "-STOP", str(pid))  # replication hangs
+    # replication hangs: the loop's whole process group (it leads one), so that an rsync it
+    # started just before cannot still copy what the primary gets next (it did, on a busy CI)
+    g.lab.exec(REPLICA, "kill", "-STOP", "--", f"-{pid}")
     try:
         for i in range(12):
             g.write_repo(PRIMARY, f"stalled-{i}", f"never replicated {i}")
@@ -257,7 +242,7 @@ def test_promotion_refused_while_critical_then_allowed_with_override(ghe_lab):
         finally:
             g.lab.set_link(PRIMARY, "lan", up=True)
     finally:
-        g.lab.exec(REPLICA, "kill", "-CONT", str(pid), check=False)
+        g.lab.exec(REPLICA, "kill", "-CONT", "--", f"-{pid}", check=False)
     assert g.role(REPLICA) == "primary" and g.http_status(REPLICA) == 200
     assert g.records() == g.expected_records(REPLICA, PRIMARY)
     # What replicated before the stall is there; what was written during it is lost.

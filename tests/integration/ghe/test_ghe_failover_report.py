@@ -9,14 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import PRIMARY, REPLICA
+from .conftest import PRIMARY, REPLICA, ok
 
 pytestmark = pytest.mark.lab
-
-
-def ok(res):
-    assert res.rc == 0 and res.failed == 0, res.stdout[-6000:] + res.stderr[-2000:]
-    return res
 
 
 def test_failover_phases_and_report(ghe_lab, tmp_path):

@@ -41,11 +41,12 @@ def test_exports_converge_then_idempotent(converged):
     assert v.calls("db-01") == ["-ra"]
     assert v.cat("db-02", CALLS) == ""
     assert "No exportfs on db-02" in flat(first) and "exportfs -ra is skipped" in flat(first), dump(first)
-    # The hook: installed where keepalived's hook directory exists, other hooks left alone.
+    # The hook: installed where hapair.ha.keepalived configured the node (in the hook directory it
+    # publishes), other hooks left alone.
     assert v.stat("db-01", HOOK) == "root:root 755 regular file"
     assert v.lab.exec("db-01", "test", "-x", "/etc/keepalived/notify.d/10-other").returncode == 0
     assert v.stat("db-02", HOOK) == "" and v.stat("db-02", "/etc/keepalived/notify.d") == ""
-    assert "/etc/keepalived/notify.d does not exist on db-02" in flat(first), dump(first)
+    assert "hapair.ha.keepalived has not configured db-02" in flat(first), dump(first)
 
     again = v.run(EXPORTS)
     assert again.rc == 0 and again.changed == 0, dump(again)

@@ -51,10 +51,18 @@ class PairLab:
     def keepalived_running(self, host: str) -> bool:
         return observe.keepalived_active(self.lab, host)
 
-    def master(self) -> str:
-        masters = [h for h in PAIR if self.state(h) == "MASTER"]
-        assert len(masters) == 1, f"expected one MASTER, states: {[(h, self.state(h)) for h in PAIR]}"
-        return masters[0]
+    def master(self, timeout: float = 10.0) -> str:
+        """The one MASTER. A read of keepalived's data dump that a busy host answers too late
+        reads as STOP, so a few reads are allowed before two MASTERs or none count."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = [(h, self.state(h)) for h in PAIR]
+            masters = [h for h, state in states if state == "MASTER"]
+            if len(masters) == 1:
+                return masters[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected one MASTER, states: {states}")
+            time.sleep(0.5)
 
     def other(self, host: str) -> str:
         return next(h for h in PAIR if h != host)
@@ -98,14 +106,17 @@ class PairLab:
 
     def settled(self, timeout: float = 30) -> str:
         """Wait for one MASTER with the volume and the VIP, and a BACKUP without them."""
+        seen = {}
+
         def ok():
             states = {h: self.state(h) for h in PAIR}
             if sorted(states.values()) != ["BACKUP", "MASTER"]:
                 return False
-            m = next(h for h in PAIR if states[h] == "MASTER")
+            seen["master"] = next(h for h in PAIR if states[h] == "MASTER")
+            m = seen["master"]
             return self.mounted(m) and not self.mounted(self.other(m)) and self.has_vip(m)
         self.wait(ok, timeout, what="one MASTER with the volume, one BACKUP")
-        return self.master()
+        return seen["master"]  # the observation that settled it, not a second read
 
     # ---- actions ----------------------------------------------------------------------------
     def kill_keepalived(self, host: str, whom: str = "main") -> None:

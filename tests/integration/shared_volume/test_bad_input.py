@@ -50,6 +50,7 @@ def test_bad_input_fails_once_and_changes_nothing(pair_lab, overrides, message):
     assert snapshot(pair_lab) == before
 
 
+@default_release_only
 def test_check_mode_on_a_fresh_pair_reports_changes_and_makes_none(pair_lab):
     before = snapshot(pair_lab)
     result = pair_lab.run(check=True)

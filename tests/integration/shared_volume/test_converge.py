@@ -4,6 +4,8 @@ relocated with the right owner and mode, and --check on a drifted node reports t
 makes none."""
 from __future__ import annotations
 
+from tests.lab.pytest_support import default_release_only
+
 from .conftest import CONFIG, MOUNT_POINT, PAIR, VOLUME, dump
 
 
@@ -75,6 +77,7 @@ def test_keepalived_runs_the_health_check_contract_and_the_hook(converged):
             == "GITLAB"
 
 
+@default_release_only
 def test_check_mode_reports_drift_and_changes_nothing(converged):
     master = converged.master()
     converged.sh(master, f"chmod 0775 {MOUNT_POINT}; chown root {MOUNT_POINT}/uploads")

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.lab import ansible_run, observe
+from tests.lab.pytest_support import default_release_only
 
 from .conftest import LAB_VARS, MOUNT_POINT, PAIR, dump
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, default_release_only]
 
 DRILL = "playbooks/failover_drill.yml"
 

@@ -20,10 +20,11 @@ import pytest
 
 from tests.lab import observe
 from tests.lab.lab import HOST_LAB_DIR
+from tests.lab.pytest_support import default_release_only
 
 from .conftest import PAIR, SWITCHOVER, dump
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, default_release_only]
 
 DRILL = "playbooks/failover_drill.yml"
 CLIENT = "app-1a"

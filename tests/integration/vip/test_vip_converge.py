@@ -94,6 +94,7 @@ def test_the_failover_command_without_its_agent(converged):
     assert v.tables_point_at("db-01") and v.holders() == ["db-01"]
 
 
+@default_release_only
 def test_check_mode_on_drift_reports_and_changes_nothing(converged):
     v = converged
     drifted = v.tables[2]
@@ -131,24 +132,41 @@ def changed_tasks(stdout: str) -> list[str]:
 
 @default_release_only
 def test_secrets_are_never_shown_in_a_verbose_check_with_diff(converged):
-    """Check mode with -vvv and --diff, given AWS keys and a new VRRP secret: the secret's file
-    would change (reported, its diff hidden), and neither the VRRP secret nor the AWS secret key or
-    session token appears anywhere in Ansible's output (the access key id is not a secret: AWS and
-    amazon.aws show it)."""
+    """Check mode with -vvv and --diff, given AWS keys and a new VRRP secret, on a node whose
+    keepalived.conf drifted: the diff shows the changed line of keepalived.conf, the secrets
+    file would change (reported, its content not shown), and neither the VRRP secret nor the
+    AWS secret key or session token appears anywhere in Ansible's output (the access key id is
+    not a secret: AWS and amazon.aws show it). Nothing is changed."""
     v = converged
     vrrp, secret, token = "Zq9xP4ss", "hapair/sentinel+Secret/Key0123456789abcd", "hapair-sentinel-session-token"
+    conf, drift = "/etc/keepalived/keepalived.conf", "# hapair-drift-line-for-the-diff-test"
     before = (v.routes(), v.holders())
-    res = ansible_run.playbook(v.lab, SETUP, "-vvv", "-e", f"@{LAB_VARS}", extra_vars=v.extra_vars(
-        keepalived_auth_pass=vrrp, aws_access_key="AKIAHAPAIRSENTINEL01", aws_secret_key=secret,
-        aws_session_token=token), check=True, diff=True)
-    assert res.rc == 0, dump(res)
-    changed = changed_tasks(res.stdout)
-    assert changed.count("hapair.ha.keepalived : Write the VRRP secrets (mode 0600, never shown)") == 2, changed
-    # (the lab's callback prints results as YAML, which folds and quotes the sentence)
-    assert " ".join(res.stdout.split()).count("the output has been hidden due to the fact that") >= 2, changed
-    for word in (vrrp, secret, token):
-        assert word not in res.stdout and word not in res.stderr, (word, dump(res))
-    assert (v.routes(), v.holders()) == before
+    sums = {host: v.lab.exec(host, "sha1sum", conf, "/etc/keepalived/hapair-auth.conf").stdout for host in PAIR}
+    v.lab.exec("db-02", "cp", "-p", conf, conf + ".test-orig")
+    v.lab.exec("db-02", "sh", "-c", f"echo '{drift}' >> {conf}")
+    try:
+        res = ansible_run.playbook(v.lab, SETUP, "-vvv", "-e", f"@{LAB_VARS}", extra_vars=v.extra_vars(
+            keepalived_auth_pass=vrrp, aws_access_key="AKIAHAPAIRSENTINEL01", aws_secret_key=secret,
+            aws_session_token=token), check=True, diff=True)
+        assert res.rc == 0, dump(res)
+        changed = changed_tasks(res.stdout)
+        files_task = "hapair.ha.keepalived : Install the helpers, hooks, settings, VRRP secrets, drop-in and keepalived.conf"
+        assert changed.count(files_task) == 2, changed
+        # the drifted line is in the diff of keepalived.conf, as a removed line
+        assert f"--- before: {conf}" in res.stdout and f"-{drift}" in [line.strip() for line in res.stdout.splitlines()], dump(res)
+        # the secrets file is reported as changed on both nodes, its content never shown
+        # (with -vvv the result is printed as well as the diff, and YAML may fold the sentence)
+        assert " ".join(res.stdout.split()).count("(secret content of /etc/keepalived/hapair-auth.conf changed, not shown)") >= 2, \
+            dump(res)
+        for word in (vrrp, secret, token):
+            assert word not in res.stdout and word not in res.stderr, (word, dump(res))
+        # check mode changed nothing (the drift is still there, the other files are as they were)
+        assert v.lab.exec("db-02", "tail", "-n", "1", conf).stdout.strip() == drift
+        assert v.lab.exec("db-01", "sha1sum", conf, "/etc/keepalived/hapair-auth.conf").stdout == sums["db-01"]
+        assert (v.routes(), v.holders()) == before
+    finally:
+        v.lab.exec("db-02", "mv", conf + ".test-orig", conf)
+    assert v.lab.exec("db-02", "sha1sum", conf, "/etc/keepalived/hapair-auth.conf").stdout == sums["db-02"]
 
 
 @default_release_only

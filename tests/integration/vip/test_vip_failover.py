@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.lab import observe
+from tests.lab.pytest_support import default_release_only
 
 from .conftest import APPS, SETUP, SWITCHOVER, dump
 
@@ -55,6 +56,7 @@ def test_planned_switchover_there_and_back(converged):
     v.wait(lambda: v.state("db-02") == "BACKUP", 10)
 
 
+@default_release_only  # bad input: refused before anything depends on the release
 def test_switchover_to_an_unknown_node_fails_cleanly(converged):
     v = converged
     before = v.routes()

@@ -8,11 +8,15 @@ message after ``--`` to a file, the -t tag to another). Its --release mode (keep
 ExecStopPost=) is tested in tests/unit/test_keepalived_notify.py."""
 from __future__ import annotations
 
-from tests.fake_journal import fake_journal
-
 import os
 import subprocess
 from pathlib import Path
+
+from tests.fake_journal import fake_journal
+from tests.lab.pytest_support import default_release_only
+
+# run on the controller, not on a lab host: the Debian 13 run of this suite would repeat them
+pytestmark = default_release_only
 
 ROOT = Path(__file__).resolve().parents[3]
 KEEPALIVED_FILES = ROOT / "roles" / "keepalived" / "files"
@@ -88,7 +92,9 @@ def test_vip_hook_acts_only_on_master_of_its_group_and_retries(tmp_path):
                      f'n=$(wc -l < {calls}); [ "$n" -ge 2 ] && echo "rtb-1: eni-a -> eni-b replaced" && exit 0\n'
                      'echo "throttled" >&2; exit 1\n')
     settings = tmp_path / "hook.conf"
-    settings.write_text(f"COMMAND={command}\nCONFIG=/etc/x.conf\nNAMES='VIP'\nATTEMPTS=3\nRETRY_DELAY=0\n")
+    log_file = tmp_path / "vip-route.log"
+    settings.write_text(f"COMMAND={command}\nCONFIG=/etc/x.conf\nNAMES='VIP'\nATTEMPTS=3\nRETRY_DELAY=0\n"
+                        f"LOG_FILE={log_file}\n")
     hook = str(VIP_FILES / "vip-route-hook")
 
     def run(*args):
@@ -101,3 +107,6 @@ def test_vip_hook_acts_only_on_master_of_its_group_and_retries(tmp_path):
     assert calls.read_text().splitlines() == ["--config /etc/x.conf", "--config /etc/x.conf"]
     assert "attempt 1 of 3 failed with exit status 1" in done.stdout
     assert "rtb-1: eni-a -> eni-b replaced" in done.stdout and "routes point at this node (attempt 2" in done.stdout
+    # the failed attempt's output is also appended to LOG_FILE (a failed fence says why there too)
+    logged = log_file.read_text().splitlines()
+    assert len(logged) == 1 and logged[0].endswith(" hook (exit 1): throttled"), logged

@@ -3,6 +3,8 @@ in for moto; everything on 127.0.0.1 with ephemeral ports."""
 from __future__ import annotations
 
 import http.client
+import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -169,6 +171,66 @@ def test_throttle_keeps_its_older_name_and_reset_clears_a_pending_burst(proxy):
     assert call(proxy, "ReplaceRoute")[0] == 200
 
 
+def test_fail_answers_the_next_calls_with_an_ec2_error_document(proxy, upstream):
+    proxy.fail("StopInstances", 2)
+    first, second = call(proxy, "StopInstances"), call(proxy, "StopInstances")
+    for status, data, headers, _took in (first, second):
+        assert status == 403 and "X-Upstream" not in headers and headers["Content-Type"] == "text/xml"
+        assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>')
+        assert b"<Code>UnauthorizedOperation</Code>" in data
+        assert b"<Message>You are not authorized to perform this operation.</Message>" in data
+        assert b"<RequestID>" in data
+    assert call(proxy, "DescribeInstances")[0] == 200  # other actions are forwarded
+    assert call(proxy, "StopInstances")[0] == 200  # the two failures are used up
+    assert proxy.counts == {"StopInstances": 3, "DescribeInstances": 1}
+    assert proxy.failed() == 2 and proxy.failed("StopInstances") == 2 and proxy.throttled() == 0
+    assert [c[1:] for c in proxy.calls][:2] == [("StopInstances", 403), ("StopInstances", 403)]
+    assert len(upstream.seen) == 2  # failed calls never reach the upstream
+
+
+def test_fail_until_reset_with_a_code_status_and_message_of_the_tests_choice(proxy, upstream):
+    proxy.fail("StopInstances", -1, code="IncorrectInstanceState", status=400, message="The instance 'i-1' is <pending>")
+    for _call in range(5):
+        status, data, _headers, _took = call(proxy, "StopInstances")
+        assert status == 400 and b"<Code>IncorrectInstanceState</Code>" in data
+        assert b"<Message>The instance &#x27;i-1&#x27; is &lt;pending&gt;</Message>" in data
+    assert proxy.failed("StopInstances") == 5 and not upstream.seen
+    proxy.reset()
+    assert call(proxy, "StopInstances")[0] == 200
+
+
+def test_fail_for_any_action_and_cleared_with_count_zero(proxy):
+    proxy.fail(None, -1, code="InternalError", status=500)
+    assert [call(proxy, a)[0] for a in ("DescribeInstances", "StopInstances")] == [500, 500]
+    proxy.fail(None, 0)
+    assert call(proxy, "StopInstances")[0] == 200
+    with pytest.raises(ValueError):
+        proxy.fail("StopInstances", -2)
+
+
+def test_an_injected_error_comes_before_a_throttle_burst(proxy):
+    proxy.throttle_burst("StopInstances", 1)
+    proxy.fail("StopInstances", 1)
+    assert [call(proxy, "StopInstances")[0] for _call in range(3)] == [403, 503, 200]
+    assert proxy.failed() == 1 and proxy.throttled() == 1
+
+
+def test_botocore_reads_the_injected_error(proxy):
+    """The document parses as EC2's: botocore raises ClientError with the code and message."""
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    ec2 = boto3.client("ec2", endpoint_url=proxy.url, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
+    proxy.fail("StopInstances", 1)
+    with pytest.raises(ClientError) as err:
+        ec2.stop_instances(InstanceIds=["i-0123456789abcdef0"], Force=True)
+    assert err.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert err.value.response["Error"]["Message"] == "You are not authorized to perform this operation."
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
 def test_throttled_calls_also_take_the_latency(upstream):
     with AwsProxy(upstream.url, latency=0.2) as proxy:
         proxy.throttle_burst(None, 1)
@@ -183,3 +245,26 @@ def test_motos_control_api_is_neither_counted_nor_delayed(upstream):
         assert status == 200 and took < 0.3
         assert proxy.total() == 0
         assert upstream.seen[-1][1] == "/moto-api/reset"
+
+
+def test_wait_idle_returns_once_a_killed_clients_calls_reached_the_upstream(upstream):
+    """A client killed while its call is delayed never reads the answer: the call still reaches
+    the upstream, is logged, and ``wait_idle`` returns instead of waiting for a reply nobody
+    takes (the reply then fails with a broken pipe, which the proxy survives)."""
+    with AwsProxy(upstream.url, latency=0.3) as proxy:
+        host, port = proxy.server.server_address[:2]
+        sock = socket.create_connection((host, port), timeout=5)
+        body = urllib.parse.urlencode({"Action": "ReplaceRoute", "Version": "2016-11-15"}).encode()
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        deadline = time.monotonic() + 5
+        while not proxy.counts["ReplaceRoute"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST: as a killed process's socket
+        with pytest.raises(TimeoutError):
+            proxy.wait_idle(timeout=0.05)  # still inside its latency
+        proxy.wait_idle(timeout=5)
+        assert [c[1:] for c in proxy.calls] == [("ReplaceRoute", 200)]
+        assert len(upstream.seen) == 1
+        assert call(proxy, "DescribeRouteTables")[0] == 200  # the proxy still serves

@@ -125,3 +125,23 @@ def test_reconfigure_evaluates_gitlab_rb_with_ruby(tmp_path, monkeypatch, text, 
     rb.write_text("external_url 'http://gitlab.example.com'\n" + text)
     with pytest.raises(omnibus.SimError, match=message):
         omnibus.check_config(v("18.2.1"), omnibus.evaluate(rb), rb)
+
+
+def test_a_saved_pid_now_held_by_another_process_reads_as_gone(tmp_path, monkeypatch):
+    # after a reboot (or PID reuse) the PID in the state file belongs to some other process:
+    # the simulation must not reattach to it, report it running or kill it
+    import os
+    import subprocess
+    monkeypatch.setattr(omnibus, "SERVICE_STATE", tmp_path)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        omnibus.save_service_state("gitaly", {"pid": other.pid, "pid_started_at": "1",
+                                              "log_pid": os.getpid(),
+                                              "log_pid_started_at": omnibus._started_at(os.getpid())})
+        state = omnibus.service_state("gitaly")
+        assert state["pid"] is None
+        assert state["log_pid"] == os.getpid()
+        assert omnibus._reattach_logger(None) is None
+    finally:
+        other.kill()
+        other.wait()

@@ -12,7 +12,7 @@ BASE = {"name": "t", "networks": ["lan", "hb"], "hosts": {"a": {"networks": ["la
 
 
 def test_address_plan_stays_in_the_benchmarking_range():
-    for slot in (0, 7, 15):
+    for slot in (0, 7, 15, 16, 24, 31):
         topo = parse(dict(BASE, slot=slot))
         reserved = ipaddress.IPv4Network("198.18.0.0/15")
         for net in topo.networks.values():
@@ -27,6 +27,38 @@ def test_slots_do_not_overlap():
     a, b = parse(dict(BASE, slot=3)), parse(dict(BASE, slot=4))
     assert not a.vpc_cidr.overlaps(b.vpc_cidr)
     assert a.prefix != b.prefix and a.netns("a") != b.netns("a")
+    topos = [parse(dict(BASE, slot=slot)) for slot in range(topology.MAX_SLOT + 1)]
+    assert topology.MAX_SLOT == 31
+    blocks = [t.vpc_cidr for t in topos]
+    assert all(not x.overlaps(y) for i, x in enumerate(blocks) for y in blocks[i + 1:])
+    assert len({t.prefix for t in topos}) == len({t.mac("a", "lan") for t in topos}) == 32
+
+
+def test_slots_0_to_15_keep_their_addresses():
+    """Slots 16..31 were added later: the first 16 slots' addresses are those every shipped
+    topology, fixture and document was written with (198.19.(16s+n).0/24)."""
+    for slot in range(16):
+        topo = parse(dict(BASE, slot=slot))
+        assert str(topo.vpc_cidr) == f"198.19.{16 * slot}.0/20"
+        assert str(topo.networks["lan"].cidr) == f"198.19.{16 * slot}.0/24"
+        assert str(topo.networks["hb"].cidr) == f"198.19.{16 * slot + 1}.0/24"
+        assert str(topo.vip_network) == f"198.19.{16 * slot + 15}.0/24"
+        assert str(topo.moto_ip) == f"198.19.{16 * slot}.2"
+
+
+def test_slots_16_to_31_take_198_18():
+    for slot in range(16, 32):
+        topo = parse(dict(BASE, slot=slot))
+        third = 16 * (slot - 16)
+        assert str(topo.vpc_cidr) == f"198.18.{third}.0/20"
+        assert str(topo.networks["lan"].cidr) == f"198.18.{third}.0/24"
+        assert str(topo.host_ip("a", "hb")) == f"198.18.{third + 1}.10"
+        assert str(topo.first_network.controller_ip) == f"198.18.{third}.1"
+        assert str(topo.first_network.gateway_ip) == f"198.18.{third}.254"
+        assert str(topo.vip_network) == f"198.18.{third + 15}.0/24"
+        assert topo.prefix == f"hl{slot}" and topo.mac("a", "hb") == f"02:68:6c:{slot:02x}:01:01"
+        assert len(topo.root_veth("a", "hb")) <= 15
+    assert topology.load("smoke", slot=16).name == "smoke-s16"
 
 
 def test_defaults_and_names():
@@ -65,7 +97,8 @@ def test_default_subnet_per_network():
 @pytest.mark.parametrize(
     "patch, message",
     [
-        ({"slot": 16}, "slot must be an integer 0..15"),
+        ({"slot": 32}, "slot must be an integer 0..31"),
+        ({"slot": -1}, "slot must be an integer 0..31"),
         ({"name": "Bad Name"}, "lab name 'Bad Name'"),
         ({"hosts": {}}, "hosts: a non-empty mapping"),
         ({"hosts": {"a": {"networks": ["nope"]}}}, "unknown network 'nope'"),

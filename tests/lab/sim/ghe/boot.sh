@@ -24,8 +24,11 @@ install -d -m 0755 -o admin -g admin /etc/github /data /data/user /data/user/com
     /data/user/common/ghe-sim /data/repositories /data/user/mysql /data/user/redis \
     /data/user/elasticsearch /data/user/pages /run/ghe-sim
 install -d -m 0700 -o admin -g admin /home/admin/.ssh
+# /run is empty after every boot: systemd-tmpfiles makes the run directory again, as the
+# appliance has its own after a reboot (the setup above runs at the first boot only)
+printf 'd /run/ghe-sim 0755 admin admin -\n' > /etc/tmpfiles.d/ghe-sim.conf
 install -d -m 0755 /etc/github/ssl
-touch /var/log/lab/ghe-repl-loop.log && chown admin:admin /var/log/lab/ghe-repl-loop.log
+touch /var/log/lab/ghe-repl-loop.log /var/log/lab/ghe-sim-events.log && chown admin:admin /var/log/lab/ghe-repl-loop.log /var/log/lab/ghe-sim-events.log
 
 # Node identity and some data of this node's own (a new appliance is not a copy of another).
 UUID=$(cat /proc/sys/kernel/random/uuid)

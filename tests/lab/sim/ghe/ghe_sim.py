@@ -28,6 +28,38 @@ absent when standalone), ``/data/user/common/cluster.conf`` (git-config syntax),
 ``/data/user/common/uuid``. Simulation-only state lives in ``/data/user/common/ghe-sim/``
 (maintenance flag, "has been a primary" marker, replication bookkeeping) and ``/run/ghe-sim``.
 
+Formats follow GitHub's documentation (each format below cites its page):
+
+* Command-line utilities (flags, exit codes of ``ghe-repl-status``, ``ghe-repl-promote``/``-setup``/
+  ``-start``/``-stop``/``-teardown``, ``ghe-maintenance -h``, ``ghe-cluster-maintenance -q|-s
+  [MESSAGE]|-m MESSAGE|-u``):
+  https://docs.github.com/en/enterprise-server@latest/admin/administering-your-instance/administering-your-instance-from-the-command-line/command-line-utilities
+* Failover procedure (maintenance mode, wait until Git operations, MySQL queries and Resque jobs
+  reach zero, then 30 s, ``ghe-repl-status -vv``, ``ghe-repl-promote``):
+  https://docs.github.com/en/enterprise-server@latest/admin/monitoring-and-managing-your-instance/configuring-high-availability/initiating-a-failover-to-your-replica-appliance
+* ``/status`` 200 on an active node, 503 on a passive replica or in maintenance:
+  https://docs.github.com/en/enterprise-server@latest/admin/monitoring-and-managing-your-instance/configuring-high-availability/monitoring-a-high-availability-configuration
+* Manage GHES API (basic auth ``api_key:PASSWORD``, ``/manage/v1/access/ssh``,
+  ``/manage/v1/maintenance`` with ``connection_services``, ``ip_exception_list``,
+  ``maintenance_mode_message``):
+  https://docs.github.com/en/enterprise-server@latest/rest/enterprise-admin/manage-ghes
+* Maintenance mode refuses HTTP (503) and Git; in-flight work drains:
+  https://docs.github.com/en/enterprise-server@latest/admin/administering-your-instance/configuring-maintenance-mode/enabling-and-scheduling-maintenance-mode
+
+GitHub's pages give no sample of the status lines themselves (``OK: mysql replication is in
+sync`` ...), of ``ghe-repl-setup``'s dialogue or of ``ghe-maintenance -q``'s answer; those lines
+are the ones GHES 3.x prints (as quoted in public transcripts of GHES 3.6) and are marked
+"(not in GitHub's docs)" where they are produced.
+
+Test hooks (simulation only): ``/run/ghe-sim/activity.json`` -- in-flight work the Manage API
+reports as ``connection_services``, e.g. ``{"git operations": 3, "mysql queries": 1,
+"drain_after_seconds": 6}``: the numbers stand until maintenance mode has been on for
+``drain_after_seconds`` (without that key: until the file changes), then they are 0, as the
+in-flight operations finish once maintenance mode refuses new ones. ``/var/log/lab/ghe-sim-events.log``
+is the simulator's own journal (JSON lines with an epoch ``t``): maintenance mode switched,
+every maintenance status served with its numbers, ``ghe-repl-promote`` started -- what a test
+reads to know what really happened on the appliance, never the product's own output.
+
 Known simplifications: no MySQL/Redis/Elasticsearch processes (their data are plain files
 copied like the rest), no VPN on 1194/udp (replication runs over SSH), Git replication keeps
 going while the primary is in maintenance mode, scheduled maintenance is not simulated.
@@ -75,6 +107,8 @@ RUN_DIR = "/run/ghe-sim"
 LOOP_PID_FILE = RUN_DIR + "/repl-loop.pid"
 ACTIVITY_FILE = RUN_DIR + "/activity.json"
 LOOP_LOG = "/var/log/lab/ghe-repl-loop.log"
+EVENT_LOG = "/var/log/lab/ghe-sim-events.log"
+CONNECTION_SERVICES = ("git operations", "mysql queries", "aqueduct jobs", "resque jobs")
 ADMIN_HOME = "/home/admin"
 KEY = ADMIN_HOME + "/.ssh/id_ed25519"
 AUTHORIZED_KEYS = ADMIN_HOME + "/.ssh/authorized_keys"
@@ -161,16 +195,47 @@ def role():
     return text.strip() if text else "standalone"
 
 
+def event(name, **fields):
+    """Append one line to the simulator's own journal (EVENT_LOG); never fails the command."""
+    line = json.dumps({"t": round(time.time(), 3), "host": hostname(), "event": name, **fields})
+    try:
+        with open(EVENT_LOG, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    except OSError:
+        pass
+
+
+def maintenance():
+    return read_json(MAINTENANCE_FILE) or {}
+
+
 def maintenance_on():
-    return bool((read_json(MAINTENANCE_FILE) or {}).get("enabled"))
+    return bool(maintenance().get("enabled"))
 
 
-def set_maintenance(enabled):
+def set_maintenance(enabled, message=None):
     if enabled:
-        if not maintenance_on():
-            write(MAINTENANCE_FILE, json.dumps({"enabled": True, "since": int(time.time())}) + "\n")
-    else:
+        current = maintenance()
+        if not current.get("enabled"):
+            write(MAINTENANCE_FILE, json.dumps({"enabled": True, "since": time.time(), "message": message}) + "\n")
+            event("maintenance", enabled=True)
+        elif message is not None:
+            write(MAINTENANCE_FILE, json.dumps(dict(current, message=message)) + "\n")
+    elif maintenance_on():
         remove(MAINTENANCE_FILE)
+        event("maintenance", enabled=False)
+
+
+def activity(now=None):
+    """{service: number} of in-flight work (test hook ACTIVITY_FILE, see the module docstring)."""
+    hook = read_json(ACTIVITY_FILE, {}) or {}
+    numbers = {name: int(hook.get(name, 0) or 0) for name in CONNECTION_SERVICES}
+    drain = hook.get("drain_after_seconds")
+    state = maintenance()
+    if drain is not None and state.get("enabled"):
+        if (now or time.time()) >= float(state.get("since", 0)) + float(drain):
+            numbers = dict.fromkeys(numbers, 0)
+    return numbers
 
 
 def drop_to_admin():
@@ -396,7 +461,7 @@ def connection_check(primary, out, setup_hint=True):
     out(f"Verifying ssh connectivity with {primary} ...")
     proc = remote_sim(primary, "node-info", timeout=20)
     if proc.returncode == 0:
-        out("Connection check succeeded.")
+        out("Connection check with primary succeeded.")
         try:
             return json.loads(proc.stdout)
         except ValueError:
@@ -464,8 +529,8 @@ def cmd_setup(argv, out):
     write(REPL_STATE, "replica\n")
     set_maintenance(False)
     out(f"Success: Replica mode is configured against {primary}.")
-    out("To disable replica mode and undo these changes, run `ghe-repl-teardown'.")
-    out("Run `ghe-repl-start' to start replicating against the newly configured primary.")
+    out("To disable replica mode and undo these changes, run 'ghe-repl-teardown'.")
+    out("Run 'ghe-repl-start' to start replicating from the newly configured primary.")
     return 0
 
 
@@ -556,7 +621,7 @@ def cmd_start(_argv, out):
     if not loop_pid():
         raise SimError(f"Error: the replication process did not start (see {LOOP_LOG}).")
     out("Success: replication is running for all services.")
-    out("Use `ghe-repl-status' to monitor replication health and progress.")
+    out("Run `ghe-repl-status' to monitor replication health and progress.")
     return 0
 
 
@@ -566,7 +631,8 @@ def cmd_stop(_argv, out):
         out(f"Stopping {name} replication ...")
     stop_loop()
     remove(STARTED_FILE)
-    out("Success: replication was stopped for all services.")
+    out("Success: Replication was stopped for all services.")
+    out("To disable replica mode and remove all replica configuration, run 'ghe-repl-teardown'.")
     return 0
 
 
@@ -596,6 +662,7 @@ def cmd_teardown(argv, out):
 
 def cmd_promote(_argv, out):
     primary = require_replica()
+    event("promote", primary=primary)
     out("Enabling maintenance mode on the primary to prevent writes ...")
     proc = remote(primary, "ghe-maintenance", "-s", timeout=15)
     if proc.returncode != 0:
@@ -724,10 +791,10 @@ def cmd_status(argv, out):
         "                  TOTAL         OK      FAULT    PENDING      DELAY",
         f"repositories {total:>10} {total - len(behind):>10} {0:>10} {len(behind):>10} {float(delay if behind else 0):>10.1f}",
     ]
-    lines.append((st, "git replica is in sync at position 0." if st == "OK" else
+    lines.append((st, "git replication is in sync" if st == "OK" else
                   f"git replication is behind the primary by {len(behind)} repositories and/or gists{not_running}", table))
     st = level(len(pending["pages"]))
-    lines.append((st, "pages data is in sync" if st == "OK" else f"pages data is behind the primary{not_running}",
+    lines.append((st, "pages replication is in sync" if st == "OK" else f"pages replication is behind the primary{not_running}",
                   ["Pages are in sync" if st == "OK" else f"{len(pending['pages'])} pages files pending"]))
     return _print_status(lines, verbose, out)
 
@@ -747,19 +814,38 @@ def _print_status(lines, verbose, out):
 
 # ---- ghe-maintenance -----------------------------------------------------------------------
 
+MAINTENANCE_USAGE = """Usage: ghe-maintenance [-h] [-q | -s [MESSAGE] | -m MESSAGE | -u]
+  -q            Query the current maintenance mode
+  -s [MESSAGE]  Set maintenance mode (with a custom message)
+  -m MESSAGE    Update the custom message
+  -u            Unset maintenance mode"""
+
+
 def cmd_maintenance(argv, out):
+    # Flags: `ghe-maintenance -h` and, for the same flags on every node, `ghe-cluster-maintenance`
+    # (-q queries, -s [MESSAGE] sets, -m MESSAGE updates the message, -u unsets), GitHub's
+    # command-line utilities page (module docstring). The answers' wording is not in GitHub's docs.
+    if argv in (["-h"], ["--help"]):
+        out(MAINTENANCE_USAGE)
+        return 0
     if argv == ["-q"]:
         out("maintenance mode set" if maintenance_on() else "maintenance mode not set")
         return 0
-    if argv == ["-s"]:
-        set_maintenance(True)
+    if argv[:1] == ["-s"] and len(argv) <= 2:
+        set_maintenance(True, argv[1] if len(argv) == 2 else None)
         out("Maintenance mode enabled.")
+        return 0
+    if argv[:1] == ["-m"] and len(argv) == 2:
+        if not maintenance_on():
+            raise SimError("Error: maintenance mode is not set")
+        set_maintenance(True, argv[1])
+        out("Maintenance mode message updated.")
         return 0
     if argv == ["-u"]:
         set_maintenance(False)
         out("Maintenance mode disabled.")
         return 0
-    raise SimError("Usage: ghe-maintenance -s | -u | -q", rc=64)
+    raise SimError(MAINTENANCE_USAGE, rc=64)
 
 
 # ---- httpd: /status and the Manage API ------------------------------------------------------
@@ -885,19 +971,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             when = body.get("when", "now")
             if when not in (None, "", "now"):
                 return self._send(422, {"message": "scheduled maintenance is not simulated; use when=now"})
-            set_maintenance(body["enabled"])
+            set_maintenance(body["enabled"], body.get("maintenance_mode_message"))
             word = "enabled" if body["enabled"] else "disabled"
             return self._send(200, [self._node(message=f"maintenance mode {word}")])
         if method != "GET":
             return self._send(405, {"message": "Method Not Allowed"})
-        activity = read_json(ACTIVITY_FILE, {}) or {}
-        services = [{"name": name, "number": int(activity.get(name, 0))}
-                    for name in ("git operations", "mysql queries", "aqueduct jobs", "resque jobs")]
+        # Response shape: Manage GHES API "Get the status of maintenance mode" (module docstring).
+        numbers = activity()
+        event("maintenance-status", services=numbers, total=sum(numbers.values()), maintenance=maintenance_on())
+        state = maintenance()
         return self._send(200, [self._node(
-            status="on" if maintenance_on() else "off",
+            status="on" if state.get("enabled") else "off",
             scheduled_time=None,
-            connection_services=services,
+            connection_services=[{"name": name, "number": number} for name, number in numbers.items()],
             can_unset_maintenance=True,
+            ip_exception_list=[],
+            maintenance_mode_message=state.get("message"),
         )])
 
 

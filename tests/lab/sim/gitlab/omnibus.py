@@ -511,12 +511,27 @@ def _alive(pid) -> bool:
         return False
 
 
+def _started_at(pid) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ")[-1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def service_state(name: str) -> dict | None:
+    """The saved state; a PID whose process is not the one recorded (the host rebooted, the
+    PID was reused) reads as gone, as runit's supervise directory would after a reboot."""
     path = SERVICE_STATE / f"{name}.json"
     try:
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    for key in ("pid", "log_pid"):
+        if state.get(key) and _started_at(state[key]) != state.get(f"{key}_started_at"):
+            state[key] = None
+    return state
 
 
 def save_service_state(name: str, state: dict | None) -> None:
@@ -557,26 +572,36 @@ def _start_logger(name: str) -> subprocess.Popen:
         out.close()
 
 
+def _reattach_logger(pid):
+    """The running log process's stdin pipe, or None if that process is gone or exiting."""
+    if not _alive(pid):
+        return None
+    try:
+        return open(f"/proc/{pid}/fd/0", "wb")  # noqa: SIM115 - handed to the child
+    except OSError:
+        return None
+
+
 def start(name: str, config_hash: str | None = None) -> str:
     state = service_state(name) or {"hash": config_hash}
     if config_hash is not None:
         state["hash"] = config_hash
     if _alive(state.get("pid")):
         return "already running"
-    if not _alive(state.get("log_pid")):
+    log_stdin = _reattach_logger(state.get("log_pid"))
+    if log_stdin is None:
         logger = _start_logger(name)
         state["log_pid"] = logger.pid
+        state["log_pid_started_at"] = _started_at(logger.pid)
         state["log_started"] = time.time()
         log_stdin = logger.stdin
-    else:
-        # reattach to the running log process through its stdin pipe
-        log_stdin = open(f"/proc/{state['log_pid']}/fd/0", "wb")  # noqa: SIM115
     try:
         proc = subprocess.Popen(service_command(name), stdin=subprocess.DEVNULL, stdout=log_stdin,
                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     finally:
         log_stdin.close()
-    state.update({"pid": proc.pid, "started": time.time(), "want": "up", "stopped": None})
+    state.update({"pid": proc.pid, "pid_started_at": _started_at(proc.pid), "started": time.time(),
+                  "want": "up", "stopped": None})
     save_service_state(name, state)
     _wait_ready(name, proc)
     return "started"

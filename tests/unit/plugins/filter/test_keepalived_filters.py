@@ -10,7 +10,8 @@ INSTANCE = {"name": "VIP", "interface": "eth0", "virtual_router_id": 51, "priori
 
 def test_filters_are_registered():
     assert set(FILTERS) == {"keepalived_vrrp_check", "keepalived_settings_check", "keepalived_installed",
-                            "keepalived_vrrp_changes", "keepalived_pair_change_check"}
+                            "keepalived_vrrp_changes", "keepalived_pair_change_check", "keepalived_vip_pair",
+                            "keepalived_volume_pair", "keepalived_layout", "keepalived_hook_files"}
 
 
 def test_settings_check_takes_the_vrrp_answer():
@@ -33,3 +34,22 @@ def test_the_role_chain():
     assert "db-01, db-02" in FILTERS["keepalived_pair_change_check"](states)["problem"]
     assert FILTERS["keepalived_vrrp_check"]([INSTANCE], "x")["problems"] == [
         "VIP: advert_int x: a positive number of seconds is required"]
+
+
+def test_the_pair_filters_hand_over_the_module_utils_result():
+    nodes = [{"host": "a", "lan_interface": "eth0", "lan_address": "10.0.1.30"},
+             {"host": "b", "lan_interface": "eth0", "lan_address": "10.0.2.30"}]
+    vip = FILTERS["keepalived_vip_pair"](nodes, "b", "10.1.0.10", check_interval=0)
+    assert vip["problems"] == [] and vip["vrrp_instances"][0]["priority"] == 190
+    nodes = [{"host": "a", "interface": "eth0", "address": "10.0.3.11"},
+             {"host": "b", "interface": "eth0", "address": "10.0.3.12"}]
+    pair = FILTERS["keepalived_volume_pair"](nodes, "a", "10.0.3.100/24", name="DATA")
+    assert pair["vrrp_instances"][0]["virtual_ipaddresses"] == ["10.0.3.100/24 dev eth0"] and pair["vrrp_scripts"] == []
+
+
+def test_layout_and_hook_files_reach_the_role():
+    laid = FILTERS["keepalived_layout"]([INSTANCE], [])
+    assert laid == {"grouped": {}, "auth_vars": {"VIP": "HAPAIR_AUTH"},
+                    "release": {"VIP": [{"address": "10.1.0.10/32", "dev": "eth0"}]}}
+    assert FILTERS["keepalived_hook_files"]([{"name": "10-a", "content": "x"}], "/h") == [
+        {"path": "/h/10-a", "mode": "0755", "content": "x"}]

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import stat
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.hapair.ha.plugins.module_utils.gitaly import version as gitaly_version
 from ansible_collections.hapair.ha.plugins.modules import gitaly_remote
+from module_runner import run_main
 
 TOKEN = "module-test-token-'x'"
 OPERATOR = "external_url 'https://gitlab.example.com'\ngitaly['auth_token'] = 'old'\n"
 
 
 def run_module(capsys, **args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            gitaly_remote.main()
-    output = capsys.readouterr().out
-    return exit_info.value.code, json.loads(output), output
+    return run_main(capsys, gitaly_remote.main, args)
 
 
 def gitaly_args(path, **extra):

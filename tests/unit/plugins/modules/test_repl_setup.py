@@ -44,7 +44,7 @@ def test_check_mode_with_diff_runs_no_mutating_command():
     )
     assert code == 0 and result["changed"] is True
     assert result["commands"] == [f"ghe-repl-setup --add {PRIMARY}", "ghe-repl-start"]
-    assert node.commands == ["cat /etc/github/repl-state", "ghe-repl-status -vv"]
+    assert node.commands == ["read /etc/github/repl-state", "ghe-repl-status -vv"]
     assert result["diff"] == {
         "before": {"role": "standalone", "primary_host": None, "replication_running": False},
         "after": {"role": "replica", "primary_host": PRIMARY, "replication_running": True},

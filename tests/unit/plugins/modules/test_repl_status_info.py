@@ -12,7 +12,7 @@ from ansible_collections.hapair.ha.plugins.modules import repl_status_info
 import ghe_fake as fake  # the shared fake appliance; conftest.py puts it on sys.path
 
 
-READ_ONLY = ["cat /etc/github/repl-state", "cat /data/user/common/cluster.conf", "ghe-repl-status -vv"]
+READ_ONLY = ["read /etc/github/repl-state", "read /data/user/common/cluster.conf", "ghe-repl-status -vv"]
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
@@ -56,12 +56,11 @@ def test_primary_reports_its_replica_count():
 
 
 def test_unreadable_state_fails_once_with_a_clear_message():
-    runner = fake.ScriptedRunner({"cat /etc/github/repl-state": (1, "", "cat: /etc/github/repl-state: Permission denied\n")})
+    runner = fake.ScriptedRunner({"read /etc/github/repl-state": (1, "", "Permission denied\n")})
     code, result, _raw, _kwargs = fake.run_module(repl_status_info.main, {}, runner)
     assert code == 1 and result["failed"] is True
     assert result["msg"] == (
-        "Failed to read the replication status: cannot read /etc/github/repl-state (rc=1): "
-        "cat: /etc/github/repl-state: Permission denied"
+        "Failed to read the replication status: cannot read /etc/github/repl-state: Permission denied"
     )
 
 

@@ -6,7 +6,9 @@ import yaml
 
 from ansible.module_utils import basic
 
+from ansible_collections.hapair.ha.plugins.module_utils.aws.common import AwsError
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_table import DEFAULT_MAX_CONCURRENCY
+from ansible_collections.hapair.ha.plugins.module_utils.common.aws_module import connection_argument_spec
 from ansible_collections.hapair.ha.plugins.modules import route_table_failover
 
 boto3 = pytest.importorskip("boto3")
@@ -170,8 +172,40 @@ def test_profile_with_keys_is_refused_without_leaking_the_secret(lab):
 
 
 def test_secret_options_are_no_log():
-    spec = route_table_failover.aws_argument_spec()
+    spec = connection_argument_spec()
     assert spec["secret_key"]["no_log"] and spec["session_token"]["no_log"]
+
+
+def test_legacy_aliases_still_work(lab):
+    outcome, result = run_module({"vip": VIP, "route_tables": lab["tables"][:1], "eni_id": lab["eni_b"],
+                                  "ec2_region": "us-east-1", "ec2_access_key": "testing",
+                                  "ec2_secret_key": "testing", "security_token": "token"}, check_mode=True)
+    assert outcome == "exit", result
+    assert result["changed"] is True
+
+
+def test_endpoint_url_from_aws_endpoint_url_or_ec2_url(lab, monkeypatch):
+    seen = []
+
+    def aws_client(module, *_args, **_kwargs):
+        seen.append(module.params["endpoint_url"])
+        raise AwsError("stopped before any call")
+
+    monkeypatch.setattr(route_table_failover, "aws_client", aws_client)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://ec2.example.invalid")
+    base = {"vip": VIP, "vpc_id": lab["vpc"], "network_interface_id": lab["eni_b"]}
+    assert run_module(base)[0] == "fail"
+    assert run_module(dict(base, ec2_url="https://vpce.example.invalid"))[0] == "fail"
+    assert seen == ["https://ec2.example.invalid", "https://vpce.example.invalid"]
+
+
+def test_no_region_fails_with_one_clear_message(lab, monkeypatch):
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    outcome, result = run_module({"vip": VIP, "vpc_id": lab["vpc"], "network_interface_id": lab["eni_b"]})
+    assert outcome == "fail"
+    assert result["msg"] == (f"Failed to point the route for {VIP} at {lab['eni_b']}: "
+                             "no AWS region: set the region option, AWS_REGION or AWS_DEFAULT_REGION")
 
 
 # ---- max_concurrency ----------------------------------------------------------------------
@@ -186,17 +220,20 @@ def test_max_concurrency_is_documented_with_the_module_utils_default():
 @pytest.mark.parametrize("value", [None, 3])
 def test_max_concurrency_reaches_the_client_and_the_work(lab, monkeypatch, value):
     seen = {}
-    real_make_client, real_ensure = route_table_failover.make_client, route_table_failover.ensure_route_target
+    real_aws_client, real_ensure = route_table_failover.aws_client, route_table_failover.ensure_route_target
 
-    def make_client(*args, **kwargs):
+    def aws_client(*args, **kwargs):
+        client = real_aws_client(*args, **kwargs)
         seen["pool_for"] = kwargs.get("max_concurrency")
-        return real_make_client(*args, **kwargs)
+        seen["pool"] = client.client.meta.config.max_pool_connections
+        seen["botocore_retries"] = client.client.meta.config.retries
+        return client
 
     def ensure_route_target(*args, **kwargs):
         seen["ensure"] = kwargs.get("max_concurrency")
         return real_ensure(*args, **kwargs)
 
-    monkeypatch.setattr(route_table_failover, "make_client", make_client)
+    monkeypatch.setattr(route_table_failover, "aws_client", aws_client)
     monkeypatch.setattr(route_table_failover, "ensure_route_target", ensure_route_target)
     args = {"vip": VIP, "route_table_ids": lab["tables"], "network_interface_id": lab["eni_b"]}
     if value is not None:
@@ -204,17 +241,18 @@ def test_max_concurrency_reaches_the_client_and_the_work(lab, monkeypatch, value
     outcome, result = run_module(args)
     assert outcome == "exit", result
     expected = DEFAULT_MAX_CONCURRENCY if value is None else value
-    assert seen == {"pool_for": expected, "ensure": expected}
+    assert seen == {"pool_for": expected, "ensure": expected, "pool": max(10, expected),
+                    "botocore_retries": {"total_max_attempts": 1, "mode": "standard"}}
     assert [t["route_table_id"] for t in result["route_tables"]] == lab["tables"]
     assert current(lab) == {t: lab["eni_b"] for t in lab["tables"]}
 
 
 @pytest.mark.parametrize("value", [0, -2])
 def test_max_concurrency_below_1_is_refused_before_the_client_is_made(monkeypatch, value):
-    def make_client(*_args, **_kwargs):
+    def aws_client(*_args, **_kwargs):
         raise AssertionError("no client for a bad max_concurrency")
 
-    monkeypatch.setattr(route_table_failover, "make_client", make_client)
+    monkeypatch.setattr(route_table_failover, "aws_client", aws_client)
     outcome, result = run_module({"vip": VIP, "vpc_id": "vpc-0123456789abcdef0",
                                   "network_interface_id": "eni-0123456789abcdef0", "max_concurrency": value})
     assert outcome == "fail"

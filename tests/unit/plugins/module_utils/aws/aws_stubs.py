@@ -2,8 +2,10 @@
 thread-safe fake EC2 client."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import http.server
+import json
 import threading
 import time
 from pathlib import Path
@@ -92,7 +94,10 @@ METADATA = {
     f"network/interfaces/macs/{MAC}/interface-id": "eni-0bbbbbbbbbbbbbbb2",
     f"network/interfaces/macs/{MAC}/vpc-id": "vpc-0aaaaaaaaaaaaaaa1",
     "placement/region": "eu-west-1",
+    "services/partition": "aws",
 }
+IDENTITY = {"accountId": "123456789012", "instanceId": "i-0123456789abcdef0", "region": "eu-west-1",
+            "availabilityZone": "eu-west-1a", "privateIp": "10.0.1.10", "version": "2017-09-30"}
 
 
 class FakeImds(http.server.ThreadingHTTPServer):
@@ -101,6 +106,7 @@ class FakeImds(http.server.ThreadingHTTPServer):
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
         self.metadata = dict(METADATA)
+        self.identity = json.dumps(IDENTITY, indent=2)
         self.requests = []
         self.fail_next = []  # HTTP statuses to answer before behaving
         self.token_status = 200
@@ -108,6 +114,20 @@ class FakeImds(http.server.ThreadingHTTPServer):
     @property
     def url(self):
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls):
+        """A fake served from a thread of its own for the ``with`` block, then shut down."""
+        server = cls()
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -139,6 +159,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(self.server.fail_next.pop(0))
         if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
             return self._send(401)
+        if self.path == "/latest/dynamic/instance-identity/document":
+            return self._send(200, self.server.identity)
         key = self.path[len("/latest/meta-data/"):]
         if not self.path.startswith("/latest/meta-data/") or key not in self.server.metadata:
             return self._send(404)

@@ -1,7 +1,6 @@
 """Fixtures for the AWS area's unit tests: stubbed EC2 clients and moto, never the network."""
 from __future__ import annotations
 
-import threading
 
 import pytest
 
@@ -59,6 +58,7 @@ def moto_vpc(aws_env):  # pylint: disable=redefined-outer-name,unused-argument
             "vpc": vpc,
             "eni_a": enis[0],
             "eni_b": enis[1],
+            "instance_a": instances[0]["InstanceId"],
             "instance_b": instances[1]["InstanceId"],
             "tables": tables,
             "spare_table": spare,
@@ -70,12 +70,5 @@ def moto_vpc(aws_env):  # pylint: disable=redefined-outer-name,unused-argument
 @pytest.fixture
 def imds():
     """A fake IMDSv2 (stdlib http.server) on 127.0.0.1, ephemeral port; ``imds.url`` is its base."""
-    server = FakeImds()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with FakeImds.running() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

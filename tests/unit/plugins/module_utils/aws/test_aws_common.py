@@ -1,4 +1,4 @@
-"""Unit tests for plugins/module_utils/aws/common.py: argspec, retry policy, client factory."""
+"""Unit tests for plugins/module_utils/aws/common.py: retry policy, client factory."""
 from __future__ import annotations
 
 import threading
@@ -10,7 +10,6 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws import common
 from ansible_collections.hapair.ha.plugins.module_utils.aws.common import (
     AwsClient,
     AwsError,
-    aws_argument_spec,
     backoff_delay,
     is_retryable,
     make_client,
@@ -29,47 +28,6 @@ from botocore.exceptions import (  # noqa: E402  pylint: disable=wrong-import-po
 def client_error(code, status=400, op="ReplaceRoute"):
     error = {"Code": code, "Message": "boom"} if code is not None else {}
     return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, op)
-
-
-# ---- argument spec ------------------------------------------------------------------------
-
-
-def test_argspec_names_aliases_and_no_log():
-    spec = aws_argument_spec()
-    assert set(spec) == {"access_key", "secret_key", "session_token", "profile", "region", "endpoint_url",
-                         "validate_certs", "aws_ca_bundle"}
-    assert {"aws_access_key_id", "aws_access_key", "ec2_access_key"} <= set(spec["access_key"]["aliases"])
-    assert {"aws_secret_access_key", "aws_secret_key", "ec2_secret_key"} <= set(spec["secret_key"]["aliases"])
-    assert {"aws_session_token", "security_token"} <= set(spec["session_token"]["aliases"])
-    assert spec["profile"]["aliases"] == ["aws_profile"]
-    assert {"aws_region", "ec2_region"} <= set(spec["region"]["aliases"])
-    assert {"aws_endpoint_url", "ec2_url"} <= set(spec["endpoint_url"]["aliases"])
-    assert spec["secret_key"]["no_log"] is True
-    assert spec["session_token"]["no_log"] is True
-    assert spec["access_key"]["no_log"] is False
-    assert spec["validate_certs"] == {"type": "bool", "default": True, "aliases": []}
-    assert all("fallback" not in option for option in spec.values())
-
-
-def test_argspec_fallbacks_use_the_injected_function_and_amazon_aws_env_names():
-    def marker():
-        pass
-
-    spec = aws_argument_spec(env_fallback=marker)
-    assert spec["access_key"]["fallback"] == (marker, ["AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"])
-    assert spec["secret_key"]["fallback"] == (marker, ["AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY"])
-    assert spec["session_token"]["fallback"] == (marker, ["AWS_SESSION_TOKEN"])
-    assert spec["profile"]["fallback"] == (marker, ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"])
-    assert spec["region"]["fallback"] == (marker, ["AWS_REGION", "AWS_DEFAULT_REGION"])
-    assert spec["endpoint_url"]["fallback"][1][0] == "AWS_URL"
-    assert spec["aws_ca_bundle"]["fallback"] == (marker, ["AWS_CA_BUNDLE"])
-    assert "fallback" not in spec["validate_certs"]
-
-
-def test_argspec_is_a_fresh_copy():
-    spec = aws_argument_spec()
-    spec["access_key"]["aliases"].append("mutated")
-    assert "mutated" not in aws_argument_spec()["access_key"]["aliases"]
 
 
 # ---- retry policy -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from aws_stubs import MAC, TOKEN
+from aws_stubs import IDENTITY, MAC, TOKEN
 
 from ansible_collections.hapair.ha.plugins.module_utils.aws.common import AwsError
 from ansible_collections.hapair.ha.plugins.module_utils.aws.imds import ImdsClient
@@ -77,3 +77,54 @@ def test_proxy_environment_is_ignored(imds, monkeypatch):
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     assert ImdsClient(imds.url, timeout=2).region() == "eu-west-1"
+
+
+# ---- metadata_facts: what hapair.ha.instance_metadata_facts returns --------------------------
+
+def test_metadata_facts_have_ec2_metadata_facts_names_in_six_requests(imds):
+    from ansible_collections.hapair.ha.plugins.module_utils.aws.imds import metadata_facts
+
+    facts = metadata_facts(ImdsClient(imds.url, timeout=2))
+    mac = MAC.replace(":", "_")
+    assert facts["ec2_mac"] == MAC
+    assert facts[f"ec2_network_interfaces_macs_{mac}_interface_id"] == "eni-0bbbbbbbbbbbbbbb2"
+    assert facts[f"ec2_network_interfaces_macs_{mac}_vpc_id"] == "vpc-0aaaaaaaaaaaaaaa1"
+    assert facts["ec2_instance_id"] == IDENTITY["instanceId"]
+    assert facts["ec2_placement_region"] == "eu-west-1"
+    assert facts["ec2_instance_identity_document_accountid"] == "123456789012"
+    assert facts["ec2_instance_identity_document_availabilityzone"] == "eu-west-1a"
+    assert facts["ec2_services_partition"] == "aws"
+    assert len(imds.requests) == 6, [(m, p) for m, p, _h in imds.requests]
+
+
+def test_metadata_facts_without_a_partition_leave_it_out(imds):
+    from ansible_collections.hapair.ha.plugins.module_utils.aws.imds import metadata_facts
+
+    del imds.metadata["services/partition"]
+    facts = metadata_facts(ImdsClient(imds.url, timeout=2))
+    assert "ec2_services_partition" not in facts and facts["ec2_instance_id"] == IDENTITY["instanceId"]
+
+
+@pytest.mark.parametrize("document, message", [
+    ("not json", "invalid identity document"),
+    ('{"instanceId": "i-0123456789abcdef0", "accountId": "12", "region": "eu-west-1"}', "invalid accountId"),
+    ('{"accountId": "123456789012", "region": "eu-west-1"}', "invalid instanceId"),
+])
+def test_a_bad_identity_document_is_a_clear_error(imds, document, message):
+    from ansible_collections.hapair.ha.plugins.module_utils.aws.imds import metadata_facts
+
+    imds.identity = document
+    with pytest.raises(AwsError) as caught:
+        metadata_facts(ImdsClient(imds.url, timeout=2))
+    assert message in str(caught.value)
+
+
+def test_a_failure_carries_its_http_status(imds):
+    # what metadata_facts tells a missing key (404) from a refused or unreachable service by
+    imds.token_status = 403
+    with pytest.raises(AwsError) as caught:
+        ImdsClient(imds.url, timeout=2).region()
+    assert caught.value.details == {"url": f"{imds.url}/latest/api/token", "status": 403}
+    with pytest.raises(AwsError) as caught:
+        ImdsClient("http://127.0.0.1:9", timeout=1).region()
+    assert caught.value.details["status"] is None

@@ -168,6 +168,48 @@ def test_filter_reports_bad_input_as_a_filter_error():
     assert proc.stdout.strip() == "AnsibleFilterError: route_failover_iam_policy: give route_table_ids and/or vpc_id"
 
 
+# ---- fencing (vip_route_fencing = stop_peer) --------------------------------------------------
+
+
+def test_no_fencing_no_instance_actions():
+    for fencing in (None, "none"):
+        doc = policy(vpc_id=VPC, fencing=fencing, peer_instance_id="i-0bbbbbbbbbbbbbbb2")
+        assert "ec2:StopInstances" not in policy_actions(doc)
+        assert "ec2:DescribeInstances" not in policy_actions(doc)
+
+
+def test_fencing_adds_stop_instances_on_the_peer_only():
+    doc = policy(vpc_id=VPC, fencing="stop_peer", peer_instance_id="i-0bbbbbbbbbbbbbbb2")
+    assert statement(doc, "WatchTheInstances") == {
+        "Sid": "WatchTheInstances", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"}
+    assert statement(doc, "FenceThePeer") == {
+        "Sid": "FenceThePeer", "Effect": "Allow", "Action": ["ec2:StopInstances"],
+        "Resource": f"{ARN}:instance/i-0bbbbbbbbbbbbbbb2"}
+    assert policy_actions(doc) == ["ec2:DescribeInstances", "ec2:DescribeRouteTables", "ec2:ReplaceRoute",
+                                   "ec2:StopInstances"]
+
+
+def test_shared_policy_lets_each_node_stop_only_its_peer_from_its_own_instance():
+    doc = route_failover_policy(SHARED, region="eu-west-1", account_id=ACCOUNT, fence_pairs=PAIRS)
+    first = statement(doc, "FenceThePeerOfi0aaaaaaaaaaaaaaa1")
+    assert first["Resource"] == f"{ARN}:instance/i-0bbbbbbbbbbbbbbb2"
+    assert first["Condition"] == {"ArnEquals": {"ec2:SourceInstanceARN": f"{ARN}:instance/i-0aaaaaaaaaaaaaaa1"}}
+    second = statement(doc, "FenceThePeerOfi0bbbbbbbbbbbbbbb2")
+    assert second["Resource"] == f"{ARN}:instance/i-0aaaaaaaaaaaaaaa1"
+
+
+@pytest.mark.parametrize("settings, kwargs, message", [
+    ({"fencing": "shoot"}, {}, "fencing must be none or stop_peer"),
+    ({"fencing": "stop_peer"}, {}, "needs peer_instance_id"),
+    ({"fencing": "stop_peer", "peer_instance_id": "db-02"}, {}, "invalid instance id"),
+    ({"fencing": "stop_peer"}, {"fence_pairs": [["i-0a", "i-0a"]]}, "two different instance ids"),
+    ({"fencing": "stop_peer"}, {"fence_pairs": "i-0a"}, "fence_pairs must be a list"),
+])
+def test_bad_fencing_settings(settings, kwargs, message):
+    with pytest.raises(PolicyError, match=message):
+        route_failover_policy(dict(NODE, vpc_id=VPC, **settings), **kwargs)
+
+
 # ---- parliament -----------------------------------------------------------------------------
 
 VARIANTS = {
@@ -179,7 +221,11 @@ VARIANTS = {
     "source/destination check on the ENI": dict(NODE, route_table_ids=[RTB1], source_dest_check="disable",
                                                 network_interface_id=ENI1),
     "source/destination check in the vpc": dict(NODE, vpc_id=VPC, source_dest_check="enable"),
+    "role: vpc, fencing the peer": dict(NODE, vpc_id=VPC, fencing="stop_peer", peer_instance_id="i-0bbbbbbbbbbbbbbb2"),
 }
+#: The policy both nodes share with fencing (fence_pairs), linted like the variants.
+SHARED = dict(NODE, vpc_id=VPC, fencing="stop_peer")
+PAIRS = [["i-0aaaaaaaaaaaaaaa1", "i-0bbbbbbbbbbbbbbb2"], ["i-0bbbbbbbbbbbbbbb2", "i-0aaaaaaaaaaaaaaa1"]]
 SEVERITY_ORDER = ["MUTE", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
 
@@ -209,6 +255,21 @@ def test_parliament_finds_nothing_above_low(name, account):
     doc = route_failover_policy(VARIANTS[name], region="eu-west-1" if account != "*" else "*", account_id=account)
     findings = lint(doc)
     assert blocking(findings) == [], (findings, json.dumps(doc, indent=2))
+
+
+def test_parliament_finds_nothing_above_low_in_the_shared_fencing_policy():
+    """Except one known gap of parliament: ``ec2:SourceInstanceARN`` is a global condition key of
+    role sessions on EC2 instances ("AWS global condition context keys", IAM User Guide,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-ec2-sourceinstancearn),
+    present in every request made with an instance profile's credentials; parliament looks it up
+    in StopInstances' own condition keys, where global keys are not listed. Only that finding,
+    on that key, is allowed."""
+    doc = route_failover_policy(SHARED, region="eu-west-1", account_id=ACCOUNT, fence_pairs=PAIRS)
+    findings = lint(doc)
+    known = ("MEDIUM", "INVALID", "UNKNOWN_CONDITION_FOR_ACTION",
+             "Unknown condition ec2:SourceInstanceARN for action ec2:StopInstances")
+    assert [f for f in blocking(findings) if f != known] == [], (findings, json.dumps(doc, indent=2))
+    assert known in findings  # the gap is still there: drop this allowance when parliament learns the key
 
 
 @pytest.mark.parametrize("broken, issue", [

@@ -10,10 +10,11 @@ round trips). Both record every call as ``(command string, stdin data)``.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-NO_FILE = "cat: {}: No such file or directory\n"
+NO_FILE = "[Errno 2] No such file or directory: '{}'\n"
 MUTATING = ("ghe-repl-setup", "ghe-repl-start", "ghe-repl-stop", "ghe-repl-teardown", "ghe-repl-promote",
             "ghe-maintenance -s", "ghe-maintenance -u")
 
@@ -26,7 +27,21 @@ def is_mutating(command):
     return command.startswith(MUTATING)
 
 
-class ScriptedRunner:
+class _ReadsFiles:
+    """The runner contract's ``read(path)`` for the doubles below."""
+
+    def read(self, path):
+        """The runner's ``read``: answered like a command ``read PATH`` (rc 0: the text; a
+        "No such file" error: None; any other error: OSError)."""
+        rc, out, err = self(["read", path])
+        if rc == 0:
+            return out
+        if "no such file" in err.lower():
+            return None
+        raise OSError(errno.EACCES, err.strip())
+
+
+class ScriptedRunner(_ReadsFiles):
     """``script`` maps a command string to ``(rc, out, err)`` or a list of them (used in turn)."""
 
     def __init__(self, script):
@@ -48,7 +63,7 @@ class ScriptedRunner:
         return [call[0] for call in self.calls]
 
 
-class FakeAppliance:
+class FakeAppliance(_ReadsFiles):
     """A GHES node as seen through the commands the ghe module_utils rely on."""
 
     def __init__(self, role="standalone", primary_ip=None, running=False, key_authorized=True,
@@ -73,8 +88,8 @@ class FakeAppliance:
         command = " ".join(args)
         self.calls.append((command, data))
         handler = {
-            "cat /etc/github/repl-state": self._repl_state,
-            "cat /data/user/common/cluster.conf": self._cluster_conf,
+            "read /etc/github/repl-state": self._repl_state,
+            "read /data/user/common/cluster.conf": self._cluster_conf,
             "ghe-repl-status -vv": self._status,
             "ghe-repl-start": self._start,
             "ghe-repl-stop": self._stop,
@@ -177,7 +192,8 @@ class FakeAppliance:
 
 
 def run_module(main, args, runner, check_mode=False, diff=False):
-    """Run a module's ``main()`` with ``args`` and the fake ``runner`` behind ``run_command``.
+    """Run a module's ``main()`` with ``args`` and the fake ``runner`` behind ``run_command``
+    and the files the modules read.
 
     Returns ``(exit code, result dict, raw stdout, run_command kwargs list)``; the result is
     what AnsibleModule printed, so no_log masking and the real exit path are covered.
@@ -204,8 +220,9 @@ def run_module(main, args, runner, check_mode=False, diff=False):
 
     out = io.StringIO()
     code = None
+    reads = mock.patch("ansible_collections.hapair.ha.plugins.module_utils.ghe.read_text", runner.read)
     with patch_module_args(module_args), mock.patch.object(basic.AnsibleModule, "run_command", run_command), \
-            contextlib.redirect_stdout(out):
+            reads, contextlib.redirect_stdout(out):
         try:
             main()
         except SystemExit as exc:

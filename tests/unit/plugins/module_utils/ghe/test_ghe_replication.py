@@ -16,8 +16,8 @@ from ansible_collections.hapair.ha.plugins.module_utils.ghe import replication a
 from ghe_fake import NO_FILE, FakeAppliance, ScriptedRunner, fixture
 
 PRIMARY = "10.0.0.1"
-READ_ONLY = ["cat /etc/github/repl-state", "cat /data/user/common/cluster.conf", "ghe-repl-status -vv"]
-STANDALONE_READS = ["cat /etc/github/repl-state", "ghe-repl-status -vv"]
+READ_ONLY = ["read /etc/github/repl-state", "read /data/user/common/cluster.conf", "ghe-repl-status -vv"]
+STANDALONE_READS = ["read /etc/github/repl-state", "ghe-repl-status -vv"]
 
 
 # ---- reading state --------------------------------------------------------------------------
@@ -28,13 +28,13 @@ STANDALONE_READS = ["cat /etc/github/repl-state", "ghe-repl-status -vv"]
         ((0, "replica\n", ""), "replica"),
         ((0, "  PRIMARY \n", ""), "primary"),
         ((1, "", NO_FILE.format("/etc/github/repl-state")), "standalone"),
-        ((1, "", "cat: /etc/github/repl-state: Permission denied\n"), GheError),
+        ((1, "", "Permission denied\n"), GheError),
         ((0, "", ""), GheError),
         ((0, "secondary\n", ""), GheError),
     ],
 )
 def test_read_role(answer, expected):
-    run = ScriptedRunner({"cat /etc/github/repl-state": answer})
+    run = ScriptedRunner({"read /etc/github/repl-state": answer})
     if expected is GheError:
         with pytest.raises(GheError):
             repl.read_role(run)
@@ -259,7 +259,7 @@ def test_setup_refuses_a_primary_before_running_anything():
 
 def _standalone_script(setup_answer):
     return ScriptedRunner({
-        "cat /etc/github/repl-state": (1, "", NO_FILE.format("/etc/github/repl-state")),
+        "read /etc/github/repl-state": (1, "", NO_FILE.format("/etc/github/repl-state")),
         "ghe-repl-status -vv": (1, "", "Error: replication is not configured on this node\n"),
         f"ghe-repl-setup {PRIMARY}": setup_answer,
         "ghe-repl-start": (0, "Success: replication is running for all services.\n", ""),
@@ -418,8 +418,8 @@ def test_seventh_replica_allowed_and_replacing_config_warns():
 
 def test_replica_without_cluster_conf_is_an_error():
     run = ScriptedRunner({
-        "cat /etc/github/repl-state": (0, "replica\n", ""),
-        "cat /data/user/common/cluster.conf": (1, "", NO_FILE.format("/data/user/common/cluster.conf")),
+        "read /etc/github/repl-state": (0, "replica\n", ""),
+        "read /data/user/common/cluster.conf": (1, "", NO_FILE.format("/data/user/common/cluster.conf")),
         "ghe-repl-status -vv": (0, fixture("status_ok_vv.txt"), ""),
     })
     with pytest.raises(GheError, match="does not name its primary"):
@@ -429,8 +429,8 @@ def test_replica_without_cluster_conf_is_an_error():
 
 def test_unreadable_cluster_conf_is_an_error():
     run = ScriptedRunner({
-        "cat /etc/github/repl-state": (0, "primary\n", ""),
-        "cat /data/user/common/cluster.conf": (1, "", "cat: /data/user/common/cluster.conf: Permission denied\n"),
+        "read /etc/github/repl-state": (0, "primary\n", ""),
+        "read /data/user/common/cluster.conf": (1, "", "Permission denied\n"),
     })
     with pytest.raises(GheError, match="cannot read /data/user/common/cluster.conf"):
         repl.read_state(run)
@@ -721,10 +721,24 @@ def test_primary_status_url_override_and_ipv6():
 
 def test_primary_address_unknown_needs_primary_status_url():
     run = ScriptedRunner({
-        "cat /etc/github/repl-state": (0, "replica\n", ""),
-        "cat /data/user/common/cluster.conf": (0, '[cluster "a"]\n hostname = a\n[cluster "b"]\n hostname = b\n', ""),
+        "read /etc/github/repl-state": (0, "replica\n", ""),
+        "read /data/user/common/cluster.conf": (0, '[cluster "a"]\n hostname = a\n[cluster "b"]\n hostname = b\n', ""),
         "ghe-repl-status -vv": (0, fixture("status_ok_vv.txt"), ""),
     })
     with pytest.raises(GheError, match="set primary_status_url"):
         repl.promote_replica(run, get_status=lambda url: 503)
     assert "ghe-repl-promote" not in run.commands
+
+
+def test_make_runner_reads_files_with_python(tmp_path):
+    """The real runner's read: a file's text, None when missing, GheError for anything else
+    (here a directory) - and no command is run for it."""
+    commands = []
+    run = make_runner(lambda args, **kwargs: commands.append(args) or (0, "", ""))
+    state = tmp_path / "repl-state"
+    state.write_text("replica\n")
+    assert run.read(str(state)) == "replica\n"
+    assert run.read(str(tmp_path / "missing")) is None
+    with pytest.raises(GheError, match=r"cannot read .*: Is a directory"):
+        repl._read(run, str(tmp_path))  # pylint: disable=protected-access
+    assert commands == []

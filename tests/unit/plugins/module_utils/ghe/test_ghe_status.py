@@ -178,3 +178,16 @@ def test_worst_status_and_summary():
         "exit code 1, line 1: Replication is not running"
     )
     assert not_ok_summary(parse_status("OK: mysql replication is in sync\n", 2)) == "exit code 2"
+
+
+def test_ghes_3x_wording_and_extra_datastores():
+    """fixtures/status_3x.txt: `git replication is ...`, `pages replication is ...` and mssql
+    (the wording of GHES 3.x, see fixtures/SOURCES.md) parse like the older lines."""
+    parsed = parse_status(fixture("status_3x.txt"), 2)
+    assert parsed["status"] == "CRITICAL" and parsed["in_sync"] is False
+    assert [s["name"] for s in parsed["services"]] == [
+        "mysql", "mssql", "redis", "elasticsearch", "git", "pages", "alambic", "git-hooks", "consul"]
+    assert [s["name"] for s in parsed["services"] if s["status"] != "OK"] == ["git"]
+    behind = "CRITICAL: git replication is behind the primary by 150 repositories and/or gists"
+    parsed = parse_status(fixture("status_3x.txt").replace(behind, "OK: git replication is in sync"), 0)
+    assert parsed["status"] == "OK" and parsed["in_sync"] is True

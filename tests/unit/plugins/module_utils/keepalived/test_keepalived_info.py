@@ -41,6 +41,7 @@ def test_parse_settings_reads_assignments_only():
 def test_the_role_template_holds_what_the_module_reads():
     text = (ROOT / "roles/keepalived/templates/hapair-notify.conf.j2").read_text()
     assert "HOOKS_DIR={{ keepalived_hooks_dir | quote }}" in text and "STATE_DIR={{ __keepalived_state_dir | quote }}" in text
+    assert "LIBEXEC_DIR={{ keepalived_libexec_dir | quote }}" in text
 
 
 def test_the_dispatcher_writes_what_the_module_reads():
@@ -98,12 +99,12 @@ def runner(answers):
 
 
 def test_gather_on_a_configured_node():
-    read = files({"/etc/keepalived/hapair-notify.conf": "HOOKS_DIR=/h\nSTATE_DIR=/s\n", **STATE_FILES})
+    read = files({"/etc/keepalived/hapair-notify.conf": "HOOKS_DIR=/h\nSTATE_DIR=/s\nLIBEXEC_DIR=/x\n", **STATE_FILES})
     run = runner({"keepalived --version": (0, "", "Keepalived v2.2.7 (01/16,2022)\n\nCopyright(C) 2001-2022\n")})
     info = gather("/etc/keepalived/keepalived.conf", ["VIP"], read, run)
     assert info == {"installed": True, "version": "2.2.7", "active": True, "enabled": True, "configured": True,
                     "settings_path": "/etc/keepalived/hapair-notify.conf", "hooks_dir": "/h", "state_dir": "/s",
-                    "states": {"VIP": {"state": "MASTER", "since": "2026-11-26T03:04:05.678+0000", "hooks_done": True}}}
+                    "libexec_dir": "/x", "states": {"VIP": {"state": "MASTER", "since": "2026-11-26T03:04:05.678+0000", "hooks_done": True}}}
     assert run.calls == [["keepalived", "--version"], ["systemctl", "is-active", "--quiet", "keepalived"],
                          ["systemctl", "is-enabled", "--quiet", "keepalived"]]
 
@@ -114,7 +115,7 @@ def test_gather_on_a_bare_node():
     info = gather("/etc/keepalived/keepalived.conf", ["VIP"], files({}), run)
     assert (info["installed"], info["version"], info["active"], info["enabled"], info["configured"]) == (
         False, "", False, False, False)
-    assert (info["hooks_dir"], info["state_dir"]) == ("", "")
+    assert (info["hooks_dir"], info["state_dir"], info["libexec_dir"]) == ("", "", "")
     assert info["states"] == {"VIP": {"state": "", "since": "", "hooks_done": False}}
 
 
