@@ -31,6 +31,7 @@ Exit status: 0 on success, 1 when the failover failed (one line on stderr), 2 on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -54,9 +55,11 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_confi
     positive_int,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_fence import (
+    DEFAULT_FENCING_LOCK,
     DEFAULT_FENCING_TIMEOUT,
     FENCING_CHOICES,
     FenceError,
+    fence_lock,
     fence_peer,
     needs_fence,
     take_planned_marker,
@@ -249,9 +252,14 @@ def run(settings, dry_run=False, client_factory=None, imds_factory=None, environ
         max_concurrency=settings.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
     )
     fencing = None
-    if settings.get("fencing") == "stop_peer":
-        fencing = _fence_before_claiming(client, settings, ensure(check_mode=True), dry_run, holds_vip)
-    result = ensure(check_mode=dry_run)
+    fences = settings.get("fencing") == "stop_peer"
+    # one fence-and-claim at a time on this node: the hook and the route check can race
+    lock = fence_lock(settings.get("fencing_lock_file") or DEFAULT_FENCING_LOCK) if fences and not dry_run \
+        else contextlib.nullcontext()
+    with lock:
+        if fences:
+            fencing = _fence_before_claiming(client, settings, ensure(check_mode=True), dry_run, holds_vip)
+        result = ensure(check_mode=dry_run)
     result.pop("diff", None)
     result["dry_run"] = dry_run
     if fencing is not None:

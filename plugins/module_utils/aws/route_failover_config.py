@@ -44,6 +44,7 @@ _CONFIG_KEYS = {
     "fencing_timeout": "int",
     "fencing_delay": "count",
     "planned_switchover_file": "str",
+    "fencing_lock_file": "str",
     "region": "str",
     "endpoint_url": "str",
     "imds_url": "str",

@@ -22,6 +22,11 @@ it takes a route away from it (Pacemaker's ``fence_aws``):
    ``poll_interval`` until the peer is ``stopped`` (or ``terminated``), up to ``timeout``;
 4. only then are the routes replaced.
 
+Steps 1-4 run under an exclusive lock (:func:`fence_lock`, ``fencing_lock_file``): keepalived's
+notify hook and the periodic route check can both start the command on a node that just became
+MASTER. Without the lock both could read the tables, one consume the planned-switchover marker,
+and the other - finding no marker - fence the peer of a planned switchover.
+
 Any failure - an API error, the timeout, the re-check after the delay - raises
 :class:`FenceError` (an :class:`AwsError`): the routes are left alone and the command exits 1
 with the reason on stderr.
@@ -29,6 +34,8 @@ with the reason on stderr.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
 
@@ -43,6 +50,8 @@ DEFAULT_FENCING_TIMEOUT = 60
 DEFAULT_POLL_INTERVAL = 1.0
 #: How old a planned-switchover marker may be and still count (seconds).
 PLANNED_WINDOW = 300
+#: The lock that serialises fence-and-claim runs on a node (any caller: hook, check, agent, operator).
+DEFAULT_FENCING_LOCK = "/run/hapair-route-failover.lock"
 #: Instance states after which the peer can no longer serve.
 FENCED_STATES = ("stopped", "terminated")
 #: States of this node's own instance in which it must not fence: it is being fenced itself.
@@ -56,6 +65,22 @@ class FenceError(AwsError):
 def needs_fence(route_tables):
     """Whether claiming the routes takes one away from another target (a ``replace``)."""
     return any(entry.get("action") == "replace" for entry in route_tables)
+
+
+@contextlib.contextmanager
+def fence_lock(path=DEFAULT_FENCING_LOCK):
+    """Hold an exclusive ``flock`` on ``path`` (created 0600 if missing) while the block runs:
+    one fence-and-claim at a time on this node; another run waits for it, then reads the tables
+    afresh (and finds them claimed). The lock goes with the process, so a crash releases it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        raise FenceError(f"cannot open the fencing lock {path}: {err.strerror or err}") from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def take_planned_marker(path, window=PLANNED_WINDOW, now=None):

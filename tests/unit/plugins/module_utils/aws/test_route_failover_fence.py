@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws import route_failove
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_config import load_config
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_fence import (
     FenceError,
+    fence_lock,
     fence_peer,
     needs_fence,
     take_planned_marker,
@@ -200,7 +202,8 @@ def node_config(tmp_path, m, imds, **extra):
     settings = {"vip": "10.1.0.10", "vpc_id": m["vpc"], "self": "true", "imds_url": imds.url,
                 "fencing": "stop_peer", "instance_id": m["instance_b"], "peer_instance_id": m["instance_a"],
                 "fencing_timeout": "5", "fencing_delay": "0",
-                "planned_switchover_file": str(tmp_path / "planned")}
+                "planned_switchover_file": str(tmp_path / "planned"),
+                "fencing_lock_file": str(tmp_path / "fence.lock")}
     settings.update(extra)
     path = tmp_path / "vip-route.conf"
     path.write_text("[route_failover]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
@@ -266,6 +269,37 @@ def test_planned_switchover_claims_without_fencing(moto_vpc, imds, holding, tmp_
     assert state_of(m["client"], m["instance_a"]) == "running"
     assert route_targets(m) == {t: m["eni_b"] for t in m["tables"]}
     assert not (tmp_path / "planned").exists()
+
+
+def test_a_second_run_waits_for_the_fence_lock_then_finds_the_routes_claimed(moto_vpc, imds, holding, tmp_path):
+    """keepalived's hook and the route check both start the command on a new MASTER: the one
+    that waits must not miss the planned marker the other consumed and fence the peer."""
+    m = moto_vpc
+    config = node_config(tmp_path, m, imds)
+    (tmp_path / "planned").write_text("")
+    results = []
+    with fence_lock(str(tmp_path / "fence.lock")):  # the other run holds it ...
+        waiting = threading.Thread(target=lambda: results.append(run_cli(["--config", config])))
+        waiting.start()
+        waiting.join(1.0)
+        assert waiting.is_alive() and results == []
+        assert route_targets(m) == {t: m["eni_a"] for t in m["tables"]}
+        # ... and does what it does: takes the marker and claims the routes
+        assert take_planned_marker(str(tmp_path / "planned"))
+        for t in m["tables"]:
+            m["client"].replace_route(RouteTableId=t, DestinationCidrBlock="10.1.0.10/32", NetworkInterfaceId=m["eni_b"])
+    waiting.join(30)
+    assert not waiting.is_alive()
+    status, out, err = results[0]
+    assert (status, err) == (0, ""), err
+    assert out and all(line.endswith(" unchanged") for line in out.splitlines()), out
+    assert state_of(m["client"], m["instance_a"]) == "running"
+
+
+def test_the_fence_lock_cannot_be_opened(tmp_path):
+    with pytest.raises(FenceError, match=r"cannot open the fencing lock .*/missing/fence.lock: No such file"):
+        with fence_lock(str(tmp_path / "missing" / "fence.lock")):
+            pass
 
 
 def test_a_node_that_lost_the_vip_meanwhile_fences_nobody_and_claims_nothing(moto_vpc, imds, holding, tmp_path):
