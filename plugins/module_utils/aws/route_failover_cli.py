@@ -55,7 +55,6 @@ from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_confi
     positive_int,
 )
 from ansible_collections.hapair.ha.plugins.module_utils.aws.route_failover_fence import (
-    DEFAULT_FENCING_LOCK,
     DEFAULT_FENCING_TIMEOUT,
     FENCING_CHOICES,
     FenceError,
@@ -254,8 +253,7 @@ def run(settings, dry_run=False, client_factory=None, imds_factory=None, environ
     fencing = None
     fences = settings.get("fencing") == "stop_peer"
     # one fence-and-claim at a time on this node: the hook and the route check can race
-    lock = fence_lock(settings.get("fencing_lock_file") or DEFAULT_FENCING_LOCK) if fences and not dry_run \
-        else contextlib.nullcontext()
+    lock = fence_lock(settings.get("fencing_lock_file")) if fences and not dry_run else contextlib.nullcontext()
     with lock:
         if fences:
             fencing = _fence_before_claiming(client, settings, ensure(check_mode=True), dry_run, holds_vip)
