@@ -6,8 +6,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The attributes of the collection's read-only _info modules (repl_status_info,
-    # ghe_maintenance_info, keepalived_info); used with ansible.builtin.action_common_attributes.
+    # The attributes of the collection's read-only modules that run on the managed host
+    # (repl_status_info, ghe_maintenance_info, keepalived_info, instance_metadata_facts); used
+    # with ansible.builtin.action_common_attributes.
     DOCUMENTATION = r"""
 attributes:
   check_mode:
@@ -15,4 +16,6 @@ attributes:
     details: Read-only; behaves the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """

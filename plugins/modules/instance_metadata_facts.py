@@ -34,9 +34,6 @@ options:
 extends_documentation_fragment:
   - hapair.ha.info
   - ansible.builtin.action_common_attributes
-attributes:
-  platform:
-    platforms: posix
 notes:
   - The metadata service is link-local and is never reached through an HTTP proxy from the environment.
 seealso:

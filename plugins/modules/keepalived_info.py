@@ -40,9 +40,6 @@ options:
 extends_documentation_fragment:
   - hapair.ha.info
   - ansible.builtin.action_common_attributes
-attributes:
-  platform:
-    platforms: posix
 seealso:
   - name: keepalived.conf(5)
     description: notify scripts and the states keepalived reports to them.

@@ -25,9 +25,6 @@ options: {}
 extends_documentation_fragment:
   - hapair.ha.info
   - ansible.builtin.action_common_attributes
-attributes:
-  platform:
-    platforms: posix
 notes:
   - "Lines of C(ghe-repl-status) that are neither C(STATUS: message), a C(  | detail) line nor
     blank are not turned into services; they are returned in RV(notes). So is the message
