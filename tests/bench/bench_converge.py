@@ -1,7 +1,7 @@
 """Benchmark: converge speed - wall time of a demo step's first run (converge) and its second,
 idempotent run (converge again), and their ratio, for each set-up.
 
-    sudo .venv/bin/python -m tests.bench.bench_converge [foundation gitaly ghe vip keepalived] [--slot 10] [--top 15]
+    sudo .venv/bin/python -m tests.bench.bench_converge [foundation gitaly ghe vip keepalived] [--slot 10] [--top 15] [--again N] [--floor]
 
 For each set-up: bring its topology up in a lab slot of its own (default 10: not the slot the
 demo or the integration tests use), run the demo step's playbook twice exactly as `make demo`
@@ -10,6 +10,14 @@ slowest tasks of each run, then first, second and second/first. The second run m
 changed=0 (otherwise its time is meaningless and the set-up is reported as not idempotent).
 With --again N the step runs N times after the first and the median of those counts as the
 second run (on a loaded machine one run is noisy).
+
+With --floor, the same lab then runs two playbooks that do nothing but cost what Ansible charges
+per task: "one look" - one play, one module run (ansible.builtin.ping) per host the step
+touched, the least a second run that reads the hosts can cost; and "same shape" - the second
+run's task results as no-op tasks: on every host as many ping runs as the second run's busiest
+host had SSH commands, and its other task results as controller-only debug tasks. The second
+run next to "same shape" says how much of it is Ansible's per-task cost rather than the
+set-up's own reads; "one look" / first run is the lowest ratio any design could reach.
 
 Wall time depends on the machine's load; what a run costs does not, or much less. Each run also
 reports the CPU seconds it used - the controller (ansible-playbook and everything it started:
@@ -105,7 +113,9 @@ def controller_cpu() -> float:
 
 
 def run_converge(lab: Lab, step: Path, top: int, again: int) -> tuple[float, float, int, list[dict]]:
-    """The first run, then `again` idempotent runs: (first, median of the others, changed, what each run cost)."""
+    """The first run, then `again` idempotent runs: (first, median of the others, changed, what each run cost).
+
+    Each cost also names the hosts the run touched (its PLAY RECAP, localhost included)."""
     times, costs = [], []
     for attempt in ["converge"] + ["converge again"] * again:
         log = Path(tempfile.mkstemp(prefix="bench-converge-ssh-")[1])
@@ -116,7 +126,7 @@ def run_converge(lab: Lab, step: Path, top: int, again: int) -> tuple[float, flo
         ssh = ssh_counts(log)
         costs.append({"controller": controller_cpu() - cpu0, "hosts": hosts_cpu(lab) - hosts0,
                       "ssh": sum(ssh.values()), "busiest": max(ssh.values(), default=0),
-                      "results": len(TASK_RESULT.findall(res.stdout))})
+                      "results": len(TASK_RESULT.findall(res.stdout)), "hosts_touched": sorted(res.recap)})
         log.unlink()
         if res.rc != 0:
             sys.stdout.write(res.stdout[-4000:] + res.stderr[-2000:])
@@ -132,6 +142,44 @@ def run_converge(lab: Lab, step: Path, top: int, again: int) -> tuple[float, flo
     return times[0], statistics.median(times[1:]), 0, costs
 
 
+FLOOR_PLAY = """- name: {name}
+  hosts: {hosts}
+  gather_facts: false
+  tasks:
+"""
+PING = "    - ansible.builtin.ping:\n"
+DEBUG = "    - ansible.builtin.debug:\n        msg: \"{{ inventory_hostname }}\"\n"
+
+
+def floor_playbooks(cost: dict) -> dict[str, str]:
+    """The two no-op playbooks of --floor, shaped after one idempotent run's cost."""
+    hosts = cost["hosts_touched"]
+    pattern = ":".join(hosts)
+    others = max(0, round((cost["results"] - cost["ssh"]) / len(hosts)))
+    return {
+        "one look": FLOOR_PLAY.format(name="one look", hosts=pattern) + PING,
+        "same shape": FLOOR_PLAY.format(name="same shape", hosts=pattern) + PING * cost["busiest"] + DEBUG * others,
+    }
+
+
+def run_floor(lab: Lab, cost: dict) -> dict[str, float]:
+    """Wall time of each --floor playbook on the lab (one run each)."""
+    times = {}
+    for name, text in floor_playbooks(cost).items():
+        path = Path(tempfile.mkstemp(prefix="bench-converge-floor-", suffix=".yml")[1])
+        path.write_text("---\n" + text)
+        try:
+            t0 = time.monotonic()
+            res = ansible_run.playbook(lab, path)
+            times[name] = time.monotonic() - t0
+        finally:
+            path.unlink()
+        if res.rc != 0:
+            raise SystemExit(f"floor playbook {name!r} failed (rc={res.rc}): {res.stdout[-2000:]}")
+        print(f"  floor, {name}: {times[name]:.1f}s, task results {len(TASK_RESULT.findall(res.stdout))}", flush=True)
+    return times
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("setups", nargs="*", metavar="SETUP", help=f"any of {', '.join(SETUPS)} (default: all)")
@@ -139,6 +187,8 @@ def main(argv=None) -> int:
     parser.add_argument("--top", type=int, default=15, help="slowest tasks to show per run (default 15)")
     parser.add_argument("--again", type=int, default=1,
                         help="idempotent runs after the first; the median counts as the second run (default 1)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time two no-op playbooks: one module run per host, and the second run's shape")
     args = parser.parse_args(argv)
     unknown = [s for s in args.setups if s not in SETUPS]
     if unknown:
@@ -154,15 +204,16 @@ def main(argv=None) -> int:
             lab.up()
             print(f"{setup}: {step} on {len(lab.topo.hosts)} hosts (slot {args.slot})", flush=True)
             first, second, changed, costs = run_converge(lab, STEPS / step, args.top, max(1, args.again))
+            floor = run_floor(lab, costs[-1]) if args.floor else {}
         finally:
             lab.down()
-        rows.append((setup, step, first, second, changed, costs))
+        rows.append((setup, step, first, second, changed, costs, floor))
     shutil.rmtree(wrappers, ignore_errors=True)
     print()
     print("| set-up | demo step | first run | second run | second / first | CPU s, first / second (ratio) "
           "| task results, first / second | SSH commands, first / second (busiest host) |")
     print("|---|---|---|---|---|---|---|---|")
-    for setup, step, first, second, changed, costs in rows:
+    for setup, step, first, second, changed, costs, _floor in rows:
         note = f" (NOT IDEMPOTENT: changed={changed})" if changed else ""
         cpu = [statistics.median(c["controller"] + c["hosts"] for c in part) for part in (costs[:1], costs[1:])]
         ssh = [statistics.median(c[key] for c in part) for part in (costs[:1], costs[1:]) for key in ("ssh", "busiest")]
@@ -170,6 +221,14 @@ def main(argv=None) -> int:
         print(f"| {setup} | {step} | {first:.1f} s | {second:.1f} s | {second / first:.0%}{note} "
               f"| {cpu[0]:.1f} / {cpu[1]:.1f} ({cpu[1] / cpu[0]:.0%}) | {results[0]:.0f} / {results[1]:.0f} "
               f"| {ssh[0]:.0f} ({ssh[1]:.0f}) / {ssh[2]:.0f} ({ssh[3]:.0f}) |")
+    if args.floor:
+        print()
+        print("| set-up | first run | second run | floor: same shape (second / it) | floor: one look "
+              "(one look / first) |")
+        print("|---|---|---|---|---|")
+        for setup, _step, first, second, _changed, _costs, floor in rows:
+            print(f"| {setup} | {first:.1f} s | {second:.1f} s | {floor['same shape']:.1f} s "
+                  f"({second / floor['same shape']:.0%}) | {floor['one look']:.1f} s ({floor['one look'] / first:.0%}) |")
     return 1 if any(r[4] for r in rows) else 0
 
 
