@@ -15,7 +15,8 @@ With --floor, the same lab then runs two playbooks that do nothing but cost what
 per task: "one look" - one play, one module run (ansible.builtin.ping) per host the step
 touched, the least a second run that reads the hosts can cost; and "same shape" - the second
 run's task results as no-op tasks: on every host as many ping runs as the second run's busiest
-host had SSH commands, and its other task results as controller-only debug tasks. The second
+host had SSH commands, and the average per host of its other task results as controller-only
+debug tasks (an approximation: no host gets its own counts). The second
 run next to "same shape" says how much of it is Ansible's per-task cost rather than the
 set-up's own reads; "one look" / first run is the lowest ratio any design could reach.
 

@@ -71,7 +71,8 @@ def needs_fence(route_tables):
 def fence_lock(path=None):
     """Hold an exclusive ``flock`` on ``path`` (None: :data:`DEFAULT_FENCING_LOCK`; created 0600
     if missing) while the block runs: one fence-and-claim at a time on this node; another run
-    waits for it, then reads the tables afresh (and finds them claimed). The lock goes with the process, so a crash releases it."""
+    waits for it, then reads the tables afresh (and finds them claimed). The lock goes with the
+    process, so a crash releases it."""
     path = path or DEFAULT_FENCING_LOCK
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
